@@ -1,0 +1,5 @@
+import sys
+
+from hyper_sapiens.cli import main
+
+sys.exit(main())

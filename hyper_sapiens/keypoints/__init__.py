@@ -1,0 +1,33 @@
+"""Skeleton layouts (COCO17, MINI-RGBD 25, OpenPose BODY_25), conversion and subsets."""
+
+from .converter import KeypointConverter
+from .layouts import (
+    BODY25,
+    COCO17,
+    COCO17_LIMB_NAMES,
+    COCO17_LIMBS,
+    COCO17_SKELETON_1BASED,
+    COCO17_SYMMETRIC_LIMBS,
+    LAYOUTS,
+    MINIRGBD25,
+    KeypointLayout,
+    get_layout,
+)
+from .subsets import resolve_subset, subset_names, subset_presets
+
+__all__ = [
+    "BODY25",
+    "COCO17",
+    "COCO17_LIMBS",
+    "COCO17_LIMB_NAMES",
+    "COCO17_SKELETON_1BASED",
+    "COCO17_SYMMETRIC_LIMBS",
+    "LAYOUTS",
+    "MINIRGBD25",
+    "KeypointConverter",
+    "KeypointLayout",
+    "get_layout",
+    "resolve_subset",
+    "subset_names",
+    "subset_presets",
+]
