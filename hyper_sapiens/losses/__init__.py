@@ -1,1 +1,31 @@
-"""losses"""
+"""Loss terms. Each takes an explicit mask and returns 0 (not NaN) when the mask is empty."""
+
+from .bone import bone_ratio_loss, limb_log_ratios, reference_log_ratios
+from .depth import silog_loss, ssi_loss
+from .geometry import (
+    geo_consistency_loss,
+    normals_from_depth,
+    normals_from_log_depth,
+    tilt_direction_loss,
+)
+from .masking import masked_mean, per_sample_masked_mean
+from .normal import angle_between, normal_angular_loss, normal_cosine_loss
+from .pose import keypoint_mse_loss
+
+__all__ = [
+    "angle_between",
+    "bone_ratio_loss",
+    "geo_consistency_loss",
+    "keypoint_mse_loss",
+    "limb_log_ratios",
+    "masked_mean",
+    "normal_angular_loss",
+    "normal_cosine_loss",
+    "normals_from_depth",
+    "normals_from_log_depth",
+    "per_sample_masked_mean",
+    "reference_log_ratios",
+    "silog_loss",
+    "ssi_loss",
+    "tilt_direction_loss",
+]
