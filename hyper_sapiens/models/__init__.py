@@ -1,1 +1,69 @@
-"""models"""
+"""Sapiens multi-task model: ViT backbone, pose/depth/normal heads, checkpoints, training controls.
+
+See ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+from .checkpoint import (
+    CheckpointMismatchError,
+    LoadReport,
+    PickledObject,
+    UnsafeCheckpointError,
+    infer_sapiens_arch,
+    load_model,
+    load_sapiens_checkpoint,
+    load_state_file,
+    load_weights,
+    read_sapiens_state_dict,
+    read_torch_checkpoint,
+    read_weights_metadata,
+    save_weights,
+)
+from .ema import ModelEMA
+from .flops import backbone_flops, head_flops, model_flops
+from .heads import DepthHead, NormalHead, PoseHeatmapHead
+from .hyper_pose import HEAD_NAMES, HyperPoseModel, autocast_for, build_model
+from .training import (
+    UnfreezeSchedule,
+    convert_sync_batchnorm,
+    layer_decay_param_groups,
+    set_trainable_blocks,
+)
+from .vit import ARCHS, SapiensViT, get_arch, patch_grid, resize_pos_embed
+
+__all__ = [
+    "ARCHS",
+    "HEAD_NAMES",
+    "CheckpointMismatchError",
+    "DepthHead",
+    "HyperPoseModel",
+    "LoadReport",
+    "ModelEMA",
+    "NormalHead",
+    "PickledObject",
+    "PoseHeatmapHead",
+    "SapiensViT",
+    "UnfreezeSchedule",
+    "UnsafeCheckpointError",
+    "autocast_for",
+    "backbone_flops",
+    "build_model",
+    "convert_sync_batchnorm",
+    "get_arch",
+    "head_flops",
+    "infer_sapiens_arch",
+    "layer_decay_param_groups",
+    "load_model",
+    "load_sapiens_checkpoint",
+    "load_state_file",
+    "load_weights",
+    "model_flops",
+    "patch_grid",
+    "read_sapiens_state_dict",
+    "read_torch_checkpoint",
+    "read_weights_metadata",
+    "resize_pos_embed",
+    "save_weights",
+    "set_trainable_blocks",
+]
