@@ -148,3 +148,19 @@ def test_build_model_from_omegaconf_and_errors():
         build_model({"arch": "tiny", "input_size": [50, 64]})
     with pytest.raises(ValueError, match="at least one head"):
         build_model({"arch": "tiny", "input_size": [48, 64], "heads": {}})
+
+
+def test_forward_compiles_as_one_graph():
+    cfg = {
+        "arch": "tiny",
+        "input_size": [48, 64],
+        "num_layers": 1,
+        "heads": {"pose": {}, "normal": {"axis_map": "x,-y,-z"}},
+    }
+    model = build_model(cfg).eval()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)  # fails on any graph break
+    x = torch.randn(1, 3, 64, 48)
+    with torch.no_grad():
+        out, ref = compiled(x), model(x)
+    for key in ref:
+        torch.testing.assert_close(out[key], ref[key])
