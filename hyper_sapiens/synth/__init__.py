@@ -1,1 +1,35 @@
-"""synth"""
+"""Procedural infant renderer: the project's embedded default data set.
+
+* :func:`generate_dataset` writes SyRIP-, MINI-RGBD- and skeleton-style files (``hyper-sapiens synth``).
+* :func:`render_sample` renders one image with exact labels in memory.
+
+See ``docs/synth.md`` for the formats and conventions.
+"""
+
+from .body import PART_FLIP, PART_NAMES, InfantShape, forward_kinematics, sample_shape
+from .camera import MINIRGBD_INTRINSICS, Camera
+from .dataset import default_workers, generate_dataset
+from .files import read_joint_rows
+from .motion import POSTURES, sample_motion, sample_pose
+from .presets import PRESETS, Preset, get_preset
+from .sample import render_sample
+
+__all__ = [
+    "MINIRGBD_INTRINSICS",
+    "PART_FLIP",
+    "PART_NAMES",
+    "POSTURES",
+    "PRESETS",
+    "Camera",
+    "InfantShape",
+    "Preset",
+    "default_workers",
+    "forward_kinematics",
+    "generate_dataset",
+    "get_preset",
+    "read_joint_rows",
+    "render_sample",
+    "sample_motion",
+    "sample_pose",
+    "sample_shape",
+]

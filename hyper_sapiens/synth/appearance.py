@@ -1,0 +1,416 @@
+"""Appearance: materials, procedural textures, Lambertian lighting and the two domains.
+
+* ``syn``: clean renders -- flat or simply striped clothing, a plain or two-tone mattress, a few
+  light skin tones, soft frontal light, no noise; saved as PNG.
+* ``real``: a deliberately different look -- patterned blankets (plaid, checks, dots, stripes,
+  organic blobs, flowers) with folds, skin tones from light to dark, patterned clothing, an
+  oblique coloured light with cast shadows, uneven illumination (gradient, vignetting), white
+  balance and gamma shifts, blur, sensor noise and JPEG compression.
+
+Geometry is identical in both domains; only what this module does differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .body import PART_ID, PRIMITIVE_NAMES
+from .camera import Camera
+from .raytrace import GeometryBuffers, SceneGeometry
+
+DOMAINS = ("syn", "real")
+
+# materials (per-pixel ids before shading)
+M_BLANKET, M_SKIN, M_TOP, M_BOTTOM, M_SOCKS, M_HAIR, M_EYE, M_LIPS, M_DIAPER, M_SCLERA, M_BLANKET2 = range(11)
+
+_SYN_SKIN = np.array([[0.96, 0.80, 0.69], [0.92, 0.74, 0.62], [0.86, 0.66, 0.54]])
+_SYN_PALETTE = np.array([
+    [0.55, 0.75, 0.95], [0.95, 0.65, 0.75], [0.70, 0.90, 0.70], [0.98, 0.92, 0.55], [0.85, 0.85, 0.88],
+    [0.75, 0.65, 0.90], [0.98, 0.78, 0.55], [0.98, 0.98, 0.98],
+])
+_SYN_MATTRESS = np.array([[0.92, 0.92, 0.95], [0.80, 0.88, 0.95], [0.95, 0.90, 0.82], [0.85, 0.92, 0.85]])
+
+
+def _skin_real(rng: np.random.Generator) -> np.ndarray:
+    """Skin tones from very light to dark brown (display RGB in [0, 1])."""
+    t = rng.random()
+    light = np.array([0.98, 0.84, 0.74])
+    dark = np.array([0.36, 0.23, 0.16])
+    base = light + (dark - light) * t**1.3
+    return np.clip(base * rng.normal(1.0, 0.03, 3), 0.0, 1.0)
+
+
+def _random_colour(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.8),
+                   val: tuple[float, float] = (0.35, 0.98)) -> np.ndarray:
+    h = rng.uniform(0.0, 360.0)
+    s = rng.uniform(*sat)
+    v = rng.uniform(*val)
+    hsv = np.array([[[h / 2.0, s * 255.0, v * 255.0]]], dtype=np.float32)
+    rgb = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return rgb[0, 0].astype(np.float64) / 255.0
+
+
+@dataclass
+class Pattern:
+    """A procedural pattern on 2D/3D coordinates (metres): kind, period, direction, two colours."""
+
+    kind: str
+    base: np.ndarray
+    other: np.ndarray
+    period: float = 0.03
+    angle: float = 0.0
+    duty: float = 0.5
+    extra: dict = field(default_factory=dict)
+
+    def colour(self, q: np.ndarray) -> np.ndarray:
+        """Albedo ``(N, 3)`` at coordinates ``q (N, 2 or 3)``."""
+        n = q.shape[0]
+        if self.kind == "plain" or n == 0:
+            return np.broadcast_to(self.base, (n, 3)).copy()
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        u = q[:, 0] * c + q[:, 1] * s
+        v = -q[:, 0] * s + q[:, 1] * c
+        w = q[:, 2] if q.shape[1] > 2 else np.zeros(n)
+        p = self.period
+        if self.kind == "stripes":
+            m = (np.mod(u / p, 1.0) < self.duty).astype(np.float64)
+        elif self.kind == "checks":
+            m = (np.mod(np.floor(u / p) + np.floor(v / p) + np.floor(w / p), 2) == 0).astype(np.float64)
+        elif self.kind == "plaid":
+            a = (np.mod(u / p, 1.0) < self.duty).astype(np.float64)
+            b = (np.mod(v / p, 1.0) < self.duty).astype(np.float64)
+            thin = (np.mod(u / p + 0.5, 1.0) < 0.08) | (np.mod(v / p + 0.5, 1.0) < 0.08)
+            m = 0.5 * (a + b)
+            m = np.where(thin, 1.0, m)
+        elif self.kind == "dots":
+            fu = np.mod(u / p, 1.0) - 0.5
+            fv = np.mod(v / p + 0.5 * np.floor(u / p), 1.0) - 0.5
+            m = ((fu * fu + fv * fv) < (0.5 * self.duty) ** 2).astype(np.float64)
+        elif self.kind == "blobs":
+            acc = np.zeros(n)
+            for kx, ky, ph in self.extra["waves"]:
+                acc += np.sin((u * kx + v * ky) / p + ph)
+            m = (acc > self.extra.get("threshold", 0.3)).astype(np.float64)
+        elif self.kind == "flowers":
+            m = np.zeros(n)
+            cells = np.floor(u / p) * 7919 + np.floor(v / p) * 104729
+            jitter_u = 0.25 * np.sin(cells * 12.9898)
+            jitter_v = 0.25 * np.sin(cells * 78.233)
+            fu = np.mod(u / p, 1.0) - 0.5 - jitter_u
+            fv = np.mod(v / p, 1.0) - 0.5 - jitter_v
+            r = np.sqrt(fu * fu + fv * fv)
+            ang = np.arctan2(fv, fu)
+            petals = 0.18 + 0.08 * np.cos(5 * ang)
+            m = np.where(r < petals, 1.0, 0.0)
+            centre = r < 0.06
+            out = self.base + (self.other - self.base) * m[:, None]
+            out[centre] = self.extra["centre"]
+            return out
+        else:
+            raise ValueError(f"unknown pattern kind {self.kind!r}")
+        return self.base + (self.other - self.base) * m[:, None]
+
+
+def _sample_pattern(rng: np.random.Generator, domain: str, kinds: tuple[str, ...], base: np.ndarray,
+                    period: tuple[float, float]) -> Pattern:
+    kind = str(rng.choice(kinds))
+    other = _random_colour(rng) if domain == "real" else _SYN_PALETTE[rng.integers(len(_SYN_PALETTE))]
+    if np.abs(other - base).sum() < 0.25:
+        other = np.clip(1.15 - base, 0.0, 1.0)
+    extra: dict = {}
+    if kind == "blobs":
+        extra["waves"] = [(rng.normal(), rng.normal(), rng.uniform(0, 2 * np.pi)) for _ in range(4)]
+        extra["threshold"] = rng.uniform(0.0, 1.2)
+    if kind == "flowers":
+        extra["centre"] = _random_colour(rng, val=(0.7, 1.0))
+    return Pattern(kind=kind, base=base, other=other, period=float(rng.uniform(*period)),
+                   angle=float(rng.uniform(0, np.pi)), duty=float(rng.uniform(0.3, 0.6)), extra=extra)
+
+
+@dataclass
+class Look:
+    """Everything the shader needs for one image."""
+
+    domain: str
+    skin: np.ndarray
+    hair: np.ndarray | None
+    hairline: float
+    eyes_open: bool
+    outfit: str
+    top: Pattern
+    bottom: Pattern
+    socks: np.ndarray | None
+    blanket: Pattern
+    blanket2: Pattern | None
+    blanket_split: tuple[float, float, float]
+    light_world: np.ndarray  # unit direction towards the light, world frame
+    light_colour: np.ndarray
+    ambient: float
+    shadow_strength: float
+    folds: list
+    gain: dict
+    post: dict
+
+
+OUTFITS = ("sleepsuit", "bodysuit", "two_piece", "diaper")
+
+
+def sample_look(rng: np.random.Generator, domain: str, skin_tone: np.ndarray | None = None) -> Look:
+    """Random materials, light and post-processing for ``domain`` ("syn" or "real")."""
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
+    real = domain == "real"
+    skin = skin_tone if skin_tone is not None else (
+        _skin_real(rng) if real else _SYN_SKIN[rng.integers(len(_SYN_SKIN))])
+    hair = None
+    if rng.random() < 0.6:
+        hair = np.array([0.12, 0.08, 0.05]) * rng.uniform(0.6, 2.5) if real else np.array([0.35, 0.25, 0.18])
+        hair = np.clip(hair, 0.0, 0.8)
+    outfit = str(rng.choice(OUTFITS, p=(0.35, 0.25, 0.25, 0.15)))
+    if real:
+        cloth_kinds = ("plain", "stripes", "dots", "checks", "flowers", "blobs")
+        top_base, bottom_base = _random_colour(rng), _random_colour(rng)
+        top = _sample_pattern(rng, domain, cloth_kinds, top_base, (0.012, 0.04))
+        bottom = _sample_pattern(rng, domain, cloth_kinds, bottom_base, (0.012, 0.04)) if rng.random() < 0.6 else top
+        blanket_kinds = ("plaid", "checks", "dots", "stripes", "blobs", "flowers")
+        blanket = _sample_pattern(rng, domain, blanket_kinds, _random_colour(rng, val=(0.4, 1.0)), (0.03, 0.15))
+        blanket2 = None
+        if rng.random() < 0.45:
+            blanket2 = _sample_pattern(rng, domain, blanket_kinds + ("plain",), _random_colour(rng), (0.03, 0.12))
+        tilt = np.radians(rng.uniform(10.0, 55.0))
+        temp = rng.uniform(-1.0, 1.0)
+        light_colour = np.array([1.0 + 0.08 * temp, 1.0, 1.0 - 0.15 * temp])
+        ambient = float(rng.uniform(0.2, 0.45))
+        shadow = float(rng.uniform(0.35, 0.7))
+        folds = [(rng.normal(), rng.normal(), rng.uniform(0, 2 * np.pi), rng.uniform(0.02, 0.07)) for _ in range(5)]
+        gain = {"grad": float(rng.uniform(0.0, 0.45)), "grad_angle": float(rng.uniform(0, 2 * np.pi)),
+                "vignette": float(rng.uniform(0.0, 0.5)), "exposure": float(rng.uniform(0.8, 1.2))}
+        post = {"blur": float(rng.uniform(0.0, 1.3)), "noise": float(rng.uniform(1.5, 7.0)),
+                "wb": rng.normal(1.0, 0.06, 3), "gamma": float(rng.uniform(0.85, 1.2)),
+                "jpeg": int(rng.integers(40, 93))}
+    else:
+        top_base = _SYN_PALETTE[rng.integers(len(_SYN_PALETTE))]
+        bottom_base = _SYN_PALETTE[rng.integers(len(_SYN_PALETTE))]
+        top = _sample_pattern(rng, domain, ("plain", "plain", "stripes"), top_base, (0.02, 0.035))
+        bottom = Pattern("plain", bottom_base, bottom_base) if rng.random() < 0.5 else top
+        mattress = _SYN_MATTRESS[rng.integers(len(_SYN_MATTRESS))]
+        blanket = _sample_pattern(rng, domain, ("plain", "plain", "stripes"), mattress, (0.08, 0.15))
+        blanket2 = None
+        tilt = np.radians(rng.uniform(0.0, 25.0))
+        light_colour = np.ones(3)
+        ambient = float(rng.uniform(0.35, 0.5))
+        shadow = 0.0
+        folds = []
+        gain = {"grad": 0.0, "grad_angle": 0.0, "vignette": 0.0, "exposure": 1.0}
+        post = {"blur": 0.0, "noise": 0.0, "wb": np.ones(3), "gamma": 1.0, "jpeg": None}
+    az = rng.uniform(0, 2 * np.pi)
+    light = np.array([np.sin(tilt) * np.cos(az), np.sin(tilt) * np.sin(az), np.cos(tilt)])
+    socks = None
+    if outfit in ("two_piece", "sleepsuit") and rng.random() < 0.5:
+        socks = _random_colour(rng) if real else _SYN_PALETTE[rng.integers(len(_SYN_PALETTE))]
+    split = (float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(-0.3, 0.3)), 0.0)
+    return Look(
+        domain=domain, skin=np.asarray(skin, dtype=np.float64), hair=hair, hairline=float(rng.uniform(0.15, 0.5)),
+        eyes_open=bool(rng.random() < 0.6), outfit=outfit, top=top, bottom=bottom, socks=socks,
+        blanket=blanket, blanket2=blanket2, blanket_split=split, light_world=light, light_colour=light_colour,
+        ambient=ambient, shadow_strength=shadow, folds=folds, gain=gain, post=post,
+    )
+
+
+def _part_materials(outfit: str, socks: bool) -> np.ndarray:
+    """(P,) material of every part for an outfit (head details are painted separately)."""
+    mat = np.full(len(PART_ID), M_SKIN)
+    mat[PART_ID["background"]] = M_BLANKET
+    top = ["torso"]
+    bottom = ["pelvis"]
+    if outfit == "sleepsuit":
+        top += ["left_upper_arm", "right_upper_arm", "left_forearm", "right_forearm"]
+        bottom += ["left_thigh", "right_thigh", "left_shank", "right_shank", "left_foot", "right_foot"]
+    elif outfit == "bodysuit":
+        top += ["left_upper_arm", "right_upper_arm"]
+    elif outfit == "two_piece":
+        top += ["left_upper_arm", "right_upper_arm", "left_forearm", "right_forearm"]
+        bottom += ["left_thigh", "right_thigh", "left_shank", "right_shank"]
+    elif outfit == "diaper":
+        top = []
+    for p in top:
+        mat[PART_ID[p]] = M_TOP
+    for p in bottom:
+        mat[PART_ID[p]] = M_BOTTOM if outfit != "diaper" else M_DIAPER
+    if outfit == "sleepsuit":
+        mat[PART_ID["pelvis"]] = M_TOP
+        for p in ("left_thigh", "right_thigh", "left_shank", "right_shank", "left_foot", "right_foot"):
+            mat[PART_ID[p]] = M_TOP
+    if socks:
+        mat[PART_ID["left_foot"]] = M_SOCKS
+        mat[PART_ID["right_foot"]] = M_SOCKS
+    return mat
+
+
+_HEAD = PRIMITIVE_NAMES.index("head")
+_EYE_DIRS = np.array([[0.36, 0.1, 0.93], [-0.36, 0.1, 0.93]])
+_EYE_DIRS /= np.linalg.norm(_EYE_DIRS, axis=1, keepdims=True)
+_MOUTH_DIR = np.array([0.0, -0.5, 0.86]) / np.linalg.norm([0.0, -0.5, 0.86])
+
+
+def _head_materials(w: np.ndarray, look: Look) -> np.ndarray:
+    """Material ids for head pixels from unit-sphere head coordinates ``w (N, 3)``."""
+    mat = np.full(w.shape[0], M_SKIN)
+    if look.hair is not None:
+        hair = (w[:, 1] > look.hairline + 0.45 * np.clip(w[:, 2], 0.0, None)) | (w[:, 2] < -0.55)
+        mat[hair] = M_HAIR
+    for e in _EYE_DIRS:
+        cos = w @ e
+        lateral = np.abs(w[:, 0] - e[0])
+        vertical = np.abs(w[:, 1] - e[1])
+        if look.eyes_open:
+            mat[(cos > np.cos(0.16)) & (vertical < 0.07)] = M_SCLERA
+            mat[cos > np.cos(0.075)] = M_EYE
+        else:
+            mat[(lateral < 0.12) & (np.abs(w[:, 1] - e[1] + 3.0 * (w[:, 0] - e[0]) ** 2) < 0.018) & (cos > 0.9)] = M_EYE
+    du = np.abs(w[:, 0])
+    dv = w[:, 1] - _MOUTH_DIR[1]
+    mouth = (w[:, 2] > 0.6) & ((du / 0.16) ** 2 + (dv / 0.055) ** 2 < 1.0)
+    mat[mouth] = M_LIPS
+    return mat
+
+
+def _albedo(buffers: GeometryBuffers, scene: SceneGeometry, look: Look) -> np.ndarray:
+    h, w = buffers.depth.shape
+    part_mat = _part_materials(look.outfit, look.socks is not None)
+    mat = part_mat[buffers.parts]
+    mat[buffers.primitive == -2] = -1
+    head_px = buffers.primitive == _HEAD
+    if head_px.any():
+        wdir = buffers.local[head_px] / scene.ell_radii[_HEAD]
+        mat[head_px] = _head_materials(wdir, look)
+    on_plane = buffers.primitive == -1
+    if look.blanket2 is not None:
+        ang, off, _ = look.blanket_split
+        q = buffers.local[on_plane]
+        other = (q[:, 0] * np.cos(ang) + q[:, 1] * np.sin(ang)) > off
+        sub = mat[on_plane]
+        sub[other] = M_BLANKET2
+        mat[on_plane] = sub
+    alb = np.zeros((h, w, 3))
+    q = buffers.local
+    alb[mat == M_SKIN] = look.skin
+    if look.hair is not None:
+        alb[mat == M_HAIR] = look.hair
+    alb[mat == M_EYE] = np.array([0.08, 0.06, 0.05])
+    alb[mat == M_SCLERA] = np.array([0.92, 0.92, 0.9])
+    alb[mat == M_LIPS] = np.clip(look.skin * np.array([0.85, 0.55, 0.55]), 0.0, 1.0)
+    alb[mat == M_DIAPER] = np.array([0.96, 0.96, 0.97])
+    if look.socks is not None:
+        alb[mat == M_SOCKS] = look.socks
+    for m, pattern in ((M_TOP, look.top), (M_BOTTOM, look.bottom), (M_BLANKET, look.blanket),
+                       (M_BLANKET2, look.blanket2)):
+        sel = mat == m
+        if pattern is not None and sel.any():
+            coords = q[sel][:, :2] if m in (M_BLANKET, M_BLANKET2) else q[sel]
+            alb[sel] = pattern.colour(coords)
+    return alb
+
+
+def _fold_shading(q: np.ndarray, folds: list) -> np.ndarray:
+    """Soft blanket folds: a multiplicative shading field (N,) from world x, y."""
+    acc = np.zeros(q.shape[0])
+    for kx, ky, ph, per in folds:
+        acc += np.sin((q[:, 0] * kx + q[:, 1] * ky) / per + ph)
+    return 1.0 + 0.05 * acc / max(len(folds), 1) ** 0.5
+
+
+def _cast_shadow(buffers: GeometryBuffers, scene: SceneGeometry, camera: Camera, light_cam: np.ndarray) -> np.ndarray:
+    """(H, W) soft shadow of the body on the mattress by splatting body points along the light."""
+    h, w = buffers.depth.shape
+    body = buffers.primitive >= 0
+    shadow = np.zeros((h, w), dtype=np.float32)
+    if not body.any():
+        return shadow
+    n = scene.plane_normal
+    p = buffers.points[body]
+    height = p @ n - scene.plane_offset
+    nl = float(light_cam @ n)
+    if nl <= 0.05:
+        return shadow
+    s = p - (height / nl)[:, None] * light_cam[None, :]
+    ok = s[:, 2] > 1e-3
+    uv = camera.project(s[ok])
+    iu = np.floor(uv[:, 0] + 0.5).astype(np.int64)
+    iv = np.floor(uv[:, 1] + 0.5).astype(np.int64)
+    inside = (iu >= 0) & (iu < w) & (iv >= 0) & (iv < h)
+    shadow[iv[inside], iu[inside]] = 1.0
+    k = max(3, int(round(min(h, w) * 0.012)) | 1)
+    shadow = cv2.morphologyEx(shadow, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    sigma = max(1.0, min(h, w) * 0.012)
+    return cv2.GaussianBlur(shadow, (0, 0), sigma)
+
+
+def _contact_occlusion(buffers: GeometryBuffers) -> np.ndarray:
+    """(H, W) ambient occlusion of the mattress near the body (blurred silhouette)."""
+    body = (buffers.primitive >= 0).astype(np.float32)
+    h, w = body.shape
+    return cv2.GaussianBlur(body, (0, 0), max(1.0, 0.02 * min(h, w)))
+
+
+def shade(buffers: GeometryBuffers, scene: SceneGeometry, camera: Camera, look: Look,
+          rng: np.random.Generator) -> tuple[np.ndarray, int | None]:
+    """RGB rendering of ``buffers`` with ``look``: returns (BGR uint8 image (H, W, 3), JPEG quality or None).
+
+    Lambertian: ``albedo * light_colour * (ambient + (1 - ambient) * max(0, n . l) * (1 - shadow))``
+    times an illumination gain field, then the domain's camera effects.
+    """
+    h, w = buffers.depth.shape
+    alb = _albedo(buffers, scene, look)
+    light_cam = camera.R @ look.light_world
+    # normals face the camera; the light direction points from the surface towards the light
+    ndl = np.clip(buffers.normal @ light_cam, 0.0, None)
+    on_plane = buffers.primitive == -1
+    direct = ndl
+    if look.shadow_strength > 0:
+        sh = _cast_shadow(buffers, scene, camera, light_cam)
+        occ = _contact_occlusion(buffers)
+        att = 1.0 - look.shadow_strength * np.clip(sh, 0.0, 1.0)
+        direct = np.where(on_plane, direct * att, direct)
+        amb = np.where(on_plane, look.ambient * (1.0 - 0.35 * occ), look.ambient)
+    else:
+        amb = np.full((h, w), look.ambient)
+    light = amb + (1.0 - look.ambient) * direct
+    if look.folds:
+        fold = np.ones((h, w))
+        fold[on_plane] = _fold_shading(buffers.local[on_plane], look.folds)
+        light = light * fold
+    img = alb * light[..., None] * look.light_colour
+    if look.domain == "real":
+        img = _gain_field(img, look.gain)
+    img = np.clip(img, 0.0, 1.0)
+    return _camera_effects(img, look, rng)
+
+
+def _gain_field(img: np.ndarray, gain: dict) -> np.ndarray:
+    h, w = img.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    xn = (x - (w - 1) / 2) / max(w, h) * 2
+    yn = (y - (h - 1) / 2) / max(w, h) * 2
+    a = gain["grad_angle"]
+    g = 1.0 + gain["grad"] * 0.5 * (xn * np.cos(a) + yn * np.sin(a))
+    g *= 1.0 - gain["vignette"] * 0.5 * (xn**2 + yn**2)
+    return img * (g * gain["exposure"])[..., None]
+
+
+def _camera_effects(img: np.ndarray, look: Look, rng: np.random.Generator) -> tuple[np.ndarray, int | None]:
+    """Domain camera pipeline on an RGB float image in [0, 1] -> (BGR uint8, JPEG quality or None)."""
+    post = look.post
+    if look.domain == "real":
+        img = np.clip(img * post["wb"], 0.0, 1.0) ** post["gamma"]
+        if post["blur"] > 0.05:
+            sigma = post["blur"] * img.shape[0] / 256.0
+            img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(sigma, 0.1)).astype(np.float64)
+        noise = rng.normal(0.0, post["noise"] / 255.0, img.shape)
+        noise += rng.normal(0.0, post["noise"] / 255.0 * 0.6, img.shape[:2])[..., None]
+        img = img + noise
+    out = np.clip(np.floor(img * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(out[..., ::-1]), post["jpeg"]

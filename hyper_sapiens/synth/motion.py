@@ -1,0 +1,200 @@
+"""Random infant poses and smooth motion sequences in joint-angle space.
+
+Every DOF angle is ``lo + (hi - lo) * sigmoid(z)``: the latent ``z`` is free, the angle always
+stays within the joint's limits (a smooth clip). A static pose draws ``z ~ N(mu, sigma)``; a
+motion sequence makes ``z(t)`` a smooth random process with the same marginal distribution:
+low-pass filtered Gaussian noise (slow drifts: head turning, posture) plus bursts of rhythmic
+movement -- kicking (hip, knee and ankle flexion in phase, legs alternating or together) and arm
+waving (shoulder and elbow) -- whose amplitude itself waxes and wanes.
+
+Postures: supine (most), prone and side-lying; the body is placed on the mattress plane
+(world ``z = 0``, up ``+z``) with its torso and head resting on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .body import (
+    DOF_HI,
+    DOF_INDEX,
+    DOF_LO,
+    DOFS,
+    NUM_DOFS,
+    SUPPORT_PRIMITIVES,
+    InfantShape,
+    PosedBody,
+    axis_angle_matrices,
+    forward_kinematics,
+)
+
+POSTURES = ("supine", "prone", "side_left", "side_right")
+POSTURE_PROBS = (0.76, 0.12, 0.06, 0.06)
+# Roll of the body about its long axis, degrees: 0 = lying on the back (anterior up).
+_POSTURE_ROLL = {"supine": 0.0, "prone": 180.0, "side_left": -90.0, "side_right": 90.0}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1.0 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _latent_stats(posture: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of every DOF's latent variable for ``posture``."""
+    typical = np.asarray([d.typical for d in DOFS], dtype=np.float64)
+    spread = np.asarray([d.spread for d in DOFS], dtype=np.float64)
+    if posture == "prone":
+        # lying on the belly: legs mostly extended or frog-like, arms up beside the head,
+        # elbows bent with the forearms on the mattress, head turned to a side
+        for side in ("", "r"):
+            typical[DOF_INDEX[side + "hip_flex"]] = 5
+            typical[DOF_INDEX[side + "hip_abd"]] = 30
+            typical[DOF_INDEX[side + "knee_flex"]] = 45
+            typical[DOF_INDEX[side + "shoulder_elev"]] = 40
+            typical[DOF_INDEX[side + "shoulder_fwd"]] = -5
+            typical[DOF_INDEX[side + "shoulder_twist"]] = -60
+            typical[DOF_INDEX[side + "elbow_flex"]] = 90
+            spread[DOF_INDEX[side + "hip_flex"]] = 0.6
+            spread[DOF_INDEX[side + "shoulder_fwd"]] = 0.6
+        typical[DOF_INDEX["neck_flex"]] = -10
+    lo = np.asarray([d.lo for d in DOFS], dtype=np.float64)
+    hi = np.asarray([d.hi for d in DOFS], dtype=np.float64)
+    frac = np.clip((typical - lo) / (hi - lo), 0.02, 0.98)
+    return _logit(frac), spread
+
+
+def latent_to_angles(z: np.ndarray) -> np.ndarray:
+    """DOF angles (radians) from latents ``z (..., NUM_DOFS)``; always within the limits."""
+    return DOF_LO + (DOF_HI - DOF_LO) * _sigmoid(z)
+
+
+def sample_pose(rng: np.random.Generator, posture: str = "supine") -> np.ndarray:
+    """One random pose: DOF angles ``(NUM_DOFS,)`` in radians, within the joint limits."""
+    return sample_motion(rng, 1, posture=posture)[0]
+
+
+def _smooth_noise(rng: np.random.Generator, t: int, n: int, sigma_frames: np.ndarray) -> np.ndarray:
+    """(t, n) Gaussian noise low-pass filtered along time with per-column Gaussian kernels.
+
+    Each column has unit marginal variance whatever its kernel width, so a one-frame draw is a
+    standard normal sample.
+    """
+    out = np.empty((t, n))
+    for i in range(n):
+        s = max(float(sigma_frames[i]), 0.5)
+        half = int(np.ceil(3 * s))
+        k = np.exp(-0.5 * (np.arange(-half, half + 1) / s) ** 2)
+        k /= np.sqrt(np.sum(k * k))
+        white = rng.standard_normal(t + 2 * half)
+        out[:, i] = np.convolve(white, k, mode="valid")
+    return out
+
+
+# DOFs that join in kicking and waving, with their gain (in latent units) for each side.
+_KICK = {"hip_flex": 1.0, "knee_flex": 1.0, "ankle_flex": 0.5, "hip_abd": 0.3}
+_WAVE = {"shoulder_elev": 0.8, "shoulder_fwd": 0.8, "elbow_flex": 1.0, "wrist_flex": 0.5}
+
+
+def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0, posture: str = "supine") -> np.ndarray:
+    """A smooth motion: DOF angles ``(num_frames, NUM_DOFS)`` in radians, within the joint limits.
+
+    The latent of every DOF is ``mu + sigma * (a * drift + b * rhythm)`` with ``a^2 + b^2 / 2 ~ 1``:
+    ``drift`` is filtered noise (time constants 0.15-1.5 s), ``rhythm`` a kicking/waving
+    oscillation (0.6-2.2 Hz) modulated by a slowly varying envelope.
+    """
+    t = int(num_frames)
+    mu, sigma = _latent_stats(posture)
+    # time constants: proximal/trunk joints drift slowly, distal joints faster
+    tau_s = np.where(np.isin([d.joint for d in DOFS], (3, 6, 9, 12, 15)), 1.2, 0.35)
+    tau_s = tau_s * rng.uniform(0.6, 1.4, size=NUM_DOFS)
+    drift = _smooth_noise(rng, t, NUM_DOFS, tau_s * fps)
+    rhythm = np.zeros((t, NUM_DOFS))
+    activity = float(rng.uniform(0.3, 1.0))  # some infants move a lot, some little
+    for group, sides_together_p in ((_KICK, 0.3), (_WAVE, 0.4)):
+        freq = rng.uniform(0.6, 2.2) if group is _KICK else rng.uniform(0.5, 1.6)
+        phase0 = rng.uniform(0, 2 * np.pi)
+        together = rng.random() < sides_together_p
+        env = _sigmoid(2.5 * _smooth_noise(rng, t, 2, np.full(2, 1.0 * fps)) + rng.normal(0.0, 1.0, 2))
+        # slowly wandering frequency: integrate a smooth perturbation of the phase velocity
+        dphase = 2 * np.pi * freq * (1.0 + 0.15 * _smooth_noise(rng, t, 1, np.array([1.5 * fps]))[:, 0]) / fps
+        phase = phase0 + np.cumsum(dphase)
+        for s, side in enumerate(("", "r")):
+            side_phase = phase + (0.0 if together else np.pi) * s
+            for name, gain in group.items():
+                i = DOF_INDEX[side + name]
+                rhythm[:, i] = np.sqrt(2.0) * gain * env[:, s] * np.sin(side_phase + 0.3 * gain)
+    rhythm *= activity
+    b = np.sqrt(np.clip(np.mean(rhythm**2, axis=0), 0.0, 1.0))  # rms of the rhythmic part per DOF
+    a = np.sqrt(np.clip(1.0 - b**2, 0.25, 1.0))
+    z = mu + sigma * (a * drift + rhythm)
+    return latent_to_angles(z)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a body lies on the mattress: posture, heading (radians about world z) and root pose."""
+
+    posture: str
+    heading: float
+    rotation: np.ndarray  # (3, 3) body -> world
+    translation: np.ndarray  # (T, 3)
+
+
+def sample_posture(rng: np.random.Generator) -> str:
+    return str(POSTURES[int(rng.choice(len(POSTURES), p=POSTURE_PROBS))])
+
+
+def root_rotation(posture: str, heading: float, jitter: np.ndarray | None = None) -> np.ndarray:
+    """Body -> world rotation: roll about the body's long axis for the posture, then the heading.
+
+    Heading 0 puts the head towards world ``+y``; a supine body then has its left along ``+x``.
+    ``jitter`` (3,) adds small rotations (radians) about world x, y, z.
+    """
+    roll = np.radians(_POSTURE_ROLL[posture])
+    r = axis_angle_matrices(np.array([0.0, 1.0, 0.0]), np.array(roll))
+    if jitter is not None:
+        for axis, ang in zip(np.eye(3), jitter):
+            r = axis_angle_matrices(axis, np.array(ang)) @ r
+    return axis_angle_matrices(np.array([0.0, 0.0, 1.0]), np.array(heading)) @ r
+
+
+def place_on_mattress(body: PosedBody, rotation: np.ndarray, sink: float = 0.004,
+                      allowance: float = 0.015, max_lift: float = 0.06) -> PosedBody:
+    """Rotate the body-frame ``body`` into the world and rest it on the mattress (z = 0).
+
+    The lowest point of the head and torso sinks ``sink`` metres into the (soft) mattress. A limb
+    that would go deeper than ``allowance`` lifts the whole body by the excess (at most
+    ``max_lift``), so nothing sinks far into the mattress.
+    """
+    world = body.transformed(rotation, np.zeros(3))
+    support = world.lowest_point(SUPPORT_PRIMITIVES)
+    lift = -support - sink
+    lowest = world.limb_lowest_point() + lift
+    lift = lift + np.clip(-allowance - lowest, 0.0, max_lift)
+    trans = np.zeros((body.num_frames, 3))
+    trans[:, 2] = lift
+    return world.transformed(np.eye(3), trans)
+
+
+def pose_body(shape: InfantShape, angles: np.ndarray, posture: str, heading: float,
+              jitter: np.ndarray | None = None, offset_xy: np.ndarray | None = None) -> PosedBody:
+    """Forward kinematics, posture/heading rotation and mattress placement in one call.
+
+    Args:
+        angles: (T, NUM_DOFS) radians.
+        heading: radians about world z (0: head towards +y).
+        jitter: (3,) small root rotations (radians), see :func:`root_rotation`.
+        offset_xy: (T, 2) or (2,) horizontal translation of the root (metres).
+    """
+    body = forward_kinematics(shape, angles)
+    placed = place_on_mattress(body, root_rotation(posture, heading, jitter))
+    if offset_xy is not None:
+        off = np.zeros((placed.num_frames, 3))
+        off[:, :2] = offset_xy
+        placed = placed.transformed(np.eye(3), off)
+    return placed

@@ -1,0 +1,268 @@
+"""Analytic ray casting of ellipsoids, capsules and the mattress plane, vectorised in numpy.
+
+All rays start at the camera centre (the origin of the camera frame). Directions need not be
+unit length: with ``d_z = 1`` the returned ray parameter ``t`` is the z-depth in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .body import NUM_PRIMITIVES, PRIMITIVE_PART, PosedBody
+from .camera import Camera
+
+_EPS = 1e-9
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=-1)
+
+
+def _rt_apply(rot: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``rot^T @ v`` for ``rot (..., 3, 3)`` and ``v (..., 3)``."""
+    return np.einsum("...ji,...j->...i", rot, v)
+
+
+def intersect_ellipsoid(d: np.ndarray, centre: np.ndarray, rot: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """First positive ``t`` where rays ``t * d`` hit the ellipsoid; ``inf`` where they miss.
+
+    Args (broadcastable): d (..., 3); centre (..., 3); rot (..., 3, 3) with the ellipsoid's axes
+    as columns; radii (..., 3). Returns (...).
+    """
+    o = _rt_apply(rot, -centre) / radii
+    dl = _rt_apply(rot, d) / radii
+    a = _dot(dl, dl)
+    b = _dot(o, dl)
+    c = _dot(o, o) - 1.0
+    disc = b * b - a * c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (-b - np.sqrt(disc)) / a
+    return np.where((disc >= 0) & (t > _EPS) & (c > 0), t, np.inf)
+
+
+def ellipsoid_normal(p: np.ndarray, centre: np.ndarray, rot: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Outward unit normals ``(..., 3)`` at surface points ``p (..., 3)`` of an ellipsoid."""
+    local = _rt_apply(rot, p - centre) / (radii * radii)
+    n = np.einsum("...ij,...j->...i", rot, local)
+    return n / np.linalg.norm(n, axis=-1, keepdims=True)
+
+
+def intersect_capsule(d: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
+    """First positive ``t`` where rays ``t * d`` hit the capsule (segment ``a``-``b``, ``radius``).
+
+    The ray enters the infinite cylinder around the segment; if it enters beside the segment it
+    hit the side, otherwise it can only hit the sphere cap at the end it entered by.
+    Args (broadcastable): d (..., 3), a (..., 3), b (..., 3), radius (...). Returns (...).
+    """
+    norm = np.sqrt(_dot(d, d))
+    u = d / norm[..., None]
+    radius = np.asarray(radius, dtype=np.float64)
+    ba = b - a
+    oa = -a
+    baba = _dot(ba, ba)
+    bard = _dot(ba, u)
+    baoa = _dot(ba, oa)
+    rdoa = _dot(u, oa)
+    oaoa = _dot(oa, oa)
+    qa = baba - bard * bard
+    qb = baba * rdoa - baoa * bard
+    qc = baba * oaoa - baoa * baoa - radius * radius * baba
+    h = qb * qb - qa * qc
+    parallel = qa < 1e-12 * baba
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_side = (-qb - np.sqrt(h)) / qa
+        y = baoa + t_side * bard
+    y = np.where(parallel, np.where(bard > 0, -1.0, baba + 1.0), y)
+    side = (h >= 0) & ~parallel & (y > 0) & (y < baba)
+    oc = np.where((y <= 0)[..., None], oa, -b)
+    cb = _dot(u, oc)
+    cc = _dot(oc, oc) - radius * radius
+    hc = cb * cb - cc
+    with np.errstate(invalid="ignore"):
+        t_cap = -cb - np.sqrt(hc)
+    t = np.where(side, t_side, np.where((h >= 0) & (hc >= 0), t_cap, np.inf))
+    t = np.where(t > _EPS, t, np.inf)
+    return t / norm
+
+
+def capsule_normal(p: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
+    """Outward unit normals at surface points ``p (..., 3)`` of a capsule."""
+    ba = b - a
+    s = np.clip(_dot(p - a, ba) / _dot(ba, ba), 0.0, 1.0)
+    n = p - (a + s[..., None] * ba)
+    return n / np.linalg.norm(n, axis=-1, keepdims=True)
+
+
+def intersect_plane(d: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+    """``t`` where rays ``t * d`` meet the plane ``normal . x = offset``; ``inf`` if never (t <= 0)."""
+    den = _dot(d, normal)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = offset / den
+    return np.where((np.abs(den) > 1e-12) & (t > _EPS), t, np.inf)
+
+
+@dataclass(frozen=True)
+class SceneGeometry:
+    """One frame's primitives and mattress plane in camera coordinates (metres)."""
+
+    ell_centre: np.ndarray  # (E, 3)
+    ell_rot: np.ndarray     # (E, 3, 3)
+    ell_radii: np.ndarray   # (E, 3)
+    cap_a: np.ndarray       # (C, 3)
+    cap_b: np.ndarray       # (C, 3)
+    cap_rot: np.ndarray     # (C, 3, 3)
+    cap_radii: np.ndarray   # (C,)
+    plane_normal: np.ndarray  # (3,) mattress normal (world up) in camera coordinates
+    plane_offset: float       # plane: plane_normal . x = plane_offset
+
+    @property
+    def num_ellipsoids(self) -> int:
+        return int(self.ell_centre.shape[0])
+
+
+def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0) -> SceneGeometry:
+    """Frame ``frame`` of a world-space ``body`` and the mattress ``z = 0``, in camera coordinates."""
+    r, t = camera.R, camera.t
+    normal = r @ np.array([0.0, 0.0, 1.0])
+    return SceneGeometry(
+        ell_centre=camera.to_camera(body.ell_centre[frame]),
+        ell_rot=np.einsum("ij,njk->nik", r, body.ell_rot[frame]),
+        ell_radii=body.ell_radii,
+        cap_a=camera.to_camera(body.cap_a[frame]),
+        cap_b=camera.to_camera(body.cap_b[frame]),
+        cap_rot=np.einsum("ij,njk->nik", r, body.cap_rot[frame]),
+        cap_radii=body.cap_radii,
+        plane_normal=normal,
+        plane_offset=float(normal @ t),
+    )
+
+
+def _primitive_boxes(scene: SceneGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned boxes ``(N, 3)`` min/max of every primitive, camera coordinates."""
+    ext = np.sqrt(np.sum((scene.ell_rot * scene.ell_radii[:, None, :]) ** 2, axis=-1))
+    emin, emax = scene.ell_centre - ext, scene.ell_centre + ext
+    r = scene.cap_radii[:, None]
+    cmin = np.minimum(scene.cap_a, scene.cap_b) - r
+    cmax = np.maximum(scene.cap_a, scene.cap_b) + r
+    return np.concatenate([emin, cmin]), np.concatenate([emax, cmax])
+
+
+def _pixel_window(lo: np.ndarray, hi: np.ndarray, camera: Camera) -> tuple[int, int, int, int] | None:
+    """Pixel window (u0, u1, v0, v1), end-exclusive, covering the projection of a 3D box."""
+    if lo[2] <= 1e-4:
+        return 0, camera.width, 0, camera.height
+    corners = np.stack(np.meshgrid([lo[0], hi[0]], [lo[1], hi[1]], [lo[2], hi[2]], indexing="ij"), -1).reshape(-1, 3)
+    uv = camera.project(corners)
+    u0 = max(int(np.floor(uv[:, 0].min())) - 1, 0)
+    u1 = min(int(np.ceil(uv[:, 0].max())) + 2, camera.width)
+    v0 = max(int(np.floor(uv[:, 1].min())) - 1, 0)
+    v1 = min(int(np.ceil(uv[:, 1].max())) + 2, camera.height)
+    if u0 >= u1 or v0 >= v1:
+        return None
+    return u0, u1, v0, v1
+
+
+@dataclass(frozen=True)
+class GeometryBuffers:
+    """Per-pixel render of the geometry.
+
+    Attributes:
+        depth: (H, W) float64 z-depth in metres; 0 where a ray hits nothing.
+        normal: (H, W, 3) float64 unit normals facing the camera (camera frame); 0 where invalid.
+        primitive: (H, W) int: primitive index, -1 for the mattress, -2 for nothing.
+        parts: (H, W) uint8 part ids (0 = background / mattress).
+        points: (H, W, 3) float64 camera-frame hit points.
+        local: (H, W, 3) float64 hit points in the hit primitive's own frame (ellipsoids: relative
+            to the centre; capsules: relative to the first end point; mattress: world coordinates).
+        rays: (H, W, 3) float64 ray directions (z = 1).
+    """
+
+    depth: np.ndarray
+    normal: np.ndarray
+    primitive: np.ndarray
+    parts: np.ndarray
+    points: np.ndarray
+    local: np.ndarray
+    rays: np.ndarray
+
+
+def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
+    """Z-buffer render of the mattress and every primitive (each only inside its screen window)."""
+    rays = camera.ray_directions()
+    h, w = camera.height, camera.width
+    zbuf = intersect_plane(rays, scene.plane_normal, scene.plane_offset)
+    prim = np.where(np.isfinite(zbuf), -1, -2).astype(np.int64)
+    lo, hi = _primitive_boxes(scene)
+    ne = scene.num_ellipsoids
+    windows: list[tuple[int, int, int, int] | None] = []
+    for k in range(NUM_PRIMITIVES):
+        win = _pixel_window(lo[k], hi[k], camera)
+        windows.append(win)
+        if win is None:
+            continue
+        u0, u1, v0, v1 = win
+        d = rays[v0:v1, u0:u1]
+        if k < ne:
+            t = intersect_ellipsoid(d, scene.ell_centre[k], scene.ell_rot[k], scene.ell_radii[k])
+        else:
+            c = k - ne
+            t = intersect_capsule(d, scene.cap_a[c], scene.cap_b[c], scene.cap_radii[c])
+        zb = zbuf[v0:v1, u0:u1]
+        closer = t < zb
+        zb[closer] = t[closer]
+        prim[v0:v1, u0:u1][closer] = k
+    valid = np.isfinite(zbuf)
+    depth = np.where(valid, zbuf, 0.0)
+    points = rays * depth[..., None]
+    normal = np.zeros((h, w, 3))
+    local = np.zeros((h, w, 3))
+    plane_n = scene.plane_normal if scene.plane_normal[2] < 0 else -scene.plane_normal
+    on_plane = prim == -1
+    normal[on_plane] = plane_n
+    local[on_plane] = _rt_apply(camera.R, points[on_plane] - camera.t)
+    for k, win in enumerate(windows):
+        if win is None:
+            continue
+        u0, u1, v0, v1 = win
+        sel = prim[v0:v1, u0:u1] == k
+        if not sel.any():
+            continue
+        p = points[v0:v1, u0:u1][sel]
+        if k < ne:
+            n = ellipsoid_normal(p, scene.ell_centre[k], scene.ell_rot[k], scene.ell_radii[k])
+            q = _rt_apply(scene.ell_rot[k], p - scene.ell_centre[k])
+        else:
+            c = k - ne
+            n = capsule_normal(p, scene.cap_a[c], scene.cap_b[c], scene.cap_radii[c])
+            q = _rt_apply(scene.cap_rot[c], p - scene.cap_a[c])
+        normal[v0:v1, u0:u1][sel] = n
+        local[v0:v1, u0:u1][sel] = q
+    parts = np.where(prim >= 0, PRIMITIVE_PART[np.clip(prim, 0, None)], 0).astype(np.uint8)
+    return GeometryBuffers(depth=depth, normal=normal, primitive=prim, parts=parts, points=points, local=local,
+                           rays=rays)
+
+
+def cast_rays(rays: np.ndarray, ell_centre: np.ndarray, ell_rot: np.ndarray, ell_radii: np.ndarray,
+              cap_a: np.ndarray, cap_b: np.ndarray, cap_radii: np.ndarray,
+              plane_normal: np.ndarray, plane_offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest hit of a batch of rays against per-ray primitive sets (no image, any batch shape).
+
+    Args:
+        rays: (..., 3) directions with z = 1 (so the result is a z-depth).
+        ell_centre (..., E, 3), ell_rot (..., E, 3, 3), ell_radii (E, 3): ellipsoids per ray batch.
+        cap_a, cap_b (..., C, 3), cap_radii (C,): capsules.
+        plane_normal (..., 3), plane_offset (...): the mattress.
+    Returns:
+        depth (...) of the nearest hit (inf if none) and its part id (...) (0 = mattress / nothing).
+    """
+    d = rays[..., None, :]
+    te = intersect_ellipsoid(d, ell_centre, ell_rot, ell_radii)
+    tc = intersect_capsule(d, cap_a, cap_b, cap_radii)
+    tp = intersect_plane(rays, plane_normal, plane_offset)
+    t_all = np.concatenate([te, tc], axis=-1)
+    k = np.argmin(t_all, axis=-1)
+    t_best = np.take_along_axis(t_all, k[..., None], axis=-1)[..., 0]
+    part = np.where(t_best < tp, PRIMITIVE_PART[k], 0)
+    return np.minimum(t_best, tp), part

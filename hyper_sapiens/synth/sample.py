@@ -1,0 +1,222 @@
+"""Render one synthetic infant image in memory, with exact labels.
+
+:func:`render_sample` is the low-level API the data set writer uses; tests and benchmarks can
+call it directly::
+
+    from hyper_sapiens.synth import render_sample
+    s = render_sample(0, domain="real", image_size=(256, 256))
+    s["image"]            # (H, W, 3) uint8 BGR (for "real": exactly what the saved JPEG decodes to)
+    s["depth"]            # (H, W) float32 z-depth in metres (mattress included), 0 = invalid
+    s["normal"]           # (H, W, 3) float32 unit normals, camera frame (x right, y down, z forward)
+    s["parts"]            # (H, W) uint8 part ids (0 = background, see PART_NAMES)
+    s["keypoints_coco"]   # (17, 3) float32 x, y (pixels), v (0 outside, 1 occluded, 2 visible)
+    s["keypoints_25"]     # (25, 3) the same for the MINI-RGBD joints
+    s["joints3d_coco"]    # (17, 3) float32 camera-frame metres; s["joints3d_25"] (25, 3)
+    s["bbox_xywh"]        # tight silhouette box [x, y, w, h] (pixels, pycocotools convention)
+    s["camera"]           # {"fx", "fy", "cx", "cy"} pixels
+
+Keypoints keep their true projected coordinates in memory even when ``v == 0``; the COCO files
+write ``0, 0, 0`` for those, as COCO does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .appearance import Look, sample_look, shade
+from .body import (
+    NUM_DOFS,
+    OWN_PARTS_COCO,
+    OWN_PARTS_SMIL,
+    SURFACE_COCO,
+    SURFACE_SMIL,
+    SURFACE_TOL,
+    InfantShape,
+    PosedBody,
+    keypoint_depth_bounds,
+    sample_shape,
+)
+from .camera import Camera, sample_camera
+from .motion import pose_body, sample_pose, sample_posture
+from .raytrace import cast_rays, render_geometry, scene_in_camera
+
+SeedLike = int | np.random.Generator | np.random.SeedSequence
+
+
+def as_generator(seed: SeedLike) -> np.random.Generator:
+    """A numpy Generator from an int, a SeedSequence or a Generator (returned as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+def sample_heading(rng: np.random.Generator) -> float:
+    """Infant heading (radians): mostly head towards the image top, sometimes any direction."""
+    if rng.random() < 0.7:
+        return float(rng.normal(0.0, np.radians(25.0)))
+    return float(rng.uniform(-np.pi, np.pi))
+
+
+def body_bounds(body: PosedBody, frames: slice | None = None) -> tuple[np.ndarray, float]:
+    """Centre (3,) and radius (metres) of a sphere around every primitive of ``body`` (all frames)."""
+    sl = frames if frames is not None else slice(None)
+    ell_c = body.ell_centre[sl].reshape(-1, 3)
+    ell_r = np.broadcast_to(body.ell_radii.max(axis=1), body.ell_centre[sl].shape[:2]).reshape(-1)
+    cap_p = np.concatenate([body.cap_a[sl], body.cap_b[sl]], axis=1).reshape(-1, 3)
+    cap_r = np.broadcast_to(np.concatenate([body.cap_radii, body.cap_radii]),
+                            (body.cap_a[sl].shape[0], 2 * body.cap_radii.shape[0])).reshape(-1)
+    pts = np.concatenate([ell_c, cap_p])
+    rad = np.concatenate([ell_r, cap_r])
+    lo = (pts - rad[:, None]).min(axis=0)
+    hi = (pts + rad[:, None]).max(axis=0)
+    centre = 0.5 * (lo + hi)
+    radius = float(np.max(np.linalg.norm(pts - centre, axis=1) + rad))
+    return centre, radius
+
+
+def visibility_from_buffers(uv: np.ndarray, z: np.ndarray, depth: np.ndarray, parts: np.ndarray,
+                            camera: Camera, own: np.ndarray, bounds: np.ndarray, surface: np.ndarray) -> np.ndarray:
+    """COCO visibility (K,) of keypoints at pixels ``uv (K, 2)`` with camera depth ``z (K,)`` (metres).
+
+    0: outside the image (or behind the camera). 2: the rendered surface at the keypoint's pixel
+    (rounded to the nearest pixel centre) belongs to one of the keypoint's own parts, lies at most
+    ``bounds`` metres in front of it, and -- for surface points such as eyes -- at most
+    ``SURFACE_TOL`` behind it. 1: otherwise (occluded).
+    """
+    inside = camera.in_image(uv) & (z > 0)
+    iu = np.clip(np.floor(uv[:, 0] + 0.5), 0, camera.width - 1).astype(np.int64)
+    iv = np.clip(np.floor(uv[:, 1] + 0.5), 0, camera.height - 1).astype(np.int64)
+    zs = depth[iv, iu]
+    ps = parts[iv, iu].astype(np.int64)
+    return _visibility_rule(inside, z, zs, ps, own, bounds, surface)
+
+
+def _visibility_rule(inside, z, zs, ps, own, bounds, surface) -> np.ndarray:
+    k = np.arange(own.shape[0])
+    k = np.broadcast_to(k, ps.shape)
+    ok = own[k, ps] & (zs > 0) & (zs >= z - bounds) & np.where(surface, zs <= z + SURFACE_TOL, True)
+    return np.where(inside, np.where(ok, 2, 1), 0).astype(np.int64)
+
+
+def sequence_keypoints(body: PosedBody, camera: Camera, shape: InfantShape) -> dict[str, np.ndarray]:
+    """Project a world-space body sequence and ray-cast each keypoint for its visibility.
+
+    Returns ``coco_uv (T, 17, 2)``, ``coco_vis (T, 17)``, ``coco_3d (T, 17, 3)``, ``smil_uv (T, 25, 2)``,
+    ``smil_vis (T, 25)``, ``smil_3d (T, 25, 3)`` (3D in camera coordinates, metres). The visibility
+    rule is the one of :func:`visibility_from_buffers`, applied to the ray through the keypoint.
+    """
+    t = body.num_frames
+    out: dict[str, np.ndarray] = {}
+    r = camera.R
+    ell_c = camera.to_camera(body.ell_centre)
+    ell_r = np.einsum("ij,tnjk->tnik", r, body.ell_rot)
+    cap_a = camera.to_camera(body.cap_a)
+    cap_b = camera.to_camera(body.cap_b)
+    normal = r @ np.array([0.0, 0.0, 1.0])
+    offset = float(normal @ camera.t)
+    for name, pts, own, surface in (("coco", body.coco17(), OWN_PARTS_COCO, SURFACE_COCO),
+                                    ("smil", body.joints, OWN_PARTS_SMIL, SURFACE_SMIL)):
+        p = camera.to_camera(pts)
+        uv = camera.project(p)
+        rays = p / p[..., 2:3]
+        zs, ps = cast_rays(rays, ell_c[:, None], ell_r[:, None], body.ell_radii, cap_a[:, None], cap_b[:, None],
+                           body.cap_radii, normal, np.full(rays.shape[:-1], offset))
+        zs = np.where(np.isfinite(zs), zs, 0.0)
+        bounds = keypoint_depth_bounds(shape, own, surface)
+        vis = _visibility_rule(camera.in_image(uv) & (p[..., 2] > 0), p[..., 2], zs, ps, own, bounds, surface)
+        out[f"{name}_uv"], out[f"{name}_vis"], out[f"{name}_3d"] = uv, vis, p
+        assert vis.shape == (t, pts.shape[1])
+    return out
+
+
+def silhouette_box(parts: np.ndarray) -> tuple[list[float], int]:
+    """Tight box ``[x, y, w, h]`` of the non-zero pixels (pycocotools ``toBbox`` convention) and their count."""
+    ys, xs = np.nonzero(parts)
+    if xs.size == 0:
+        return [0.0, 0.0, 0.0, 0.0], 0
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
+    return [float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1)], int(xs.size)
+
+
+def encode_image(image: np.ndarray, jpeg_quality: int | None) -> tuple[bytes, str]:
+    """PNG (lossless) when ``jpeg_quality`` is None, else JPEG at that quality; returns (bytes, extension)."""
+    if jpeg_quality is None:
+        ok, buf = cv2.imencode(".png", image)
+        ext = ".png"
+    else:
+        ok, buf = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), int(jpeg_quality)])
+        ext = ".jpg"
+    if not ok:
+        raise RuntimeError(f"cv2 could not encode an image of shape {image.shape} as {ext}")
+    return buf.tobytes(), ext
+
+
+def render_body(body: PosedBody, shape: InfantShape, camera: Camera, look: Look, rng: np.random.Generator,
+                frame: int = 0) -> dict[str, Any]:
+    """Render frame ``frame`` of a posed world-space body through ``camera`` with appearance ``look``."""
+    scene = scene_in_camera(body, camera, frame)
+    buffers = render_geometry(scene, camera)
+    bgr, quality = shade(buffers, scene, camera, look, rng)
+    encoded, ext = encode_image(bgr, quality)
+    if quality is not None:  # return exactly what the saved JPEG decodes to
+        bgr = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+    result: dict[str, Any] = {
+        "image": bgr,
+        "depth": buffers.depth.astype(np.float32),
+        "normal": buffers.normal.astype(np.float32),
+        "parts": buffers.parts,
+        "camera": camera.intrinsics(),
+        "encoded": encoded,
+        "ext": ext,
+    }
+    for key, pts, own, surface in (("coco", body.coco17()[frame], OWN_PARTS_COCO, SURFACE_COCO),
+                                   ("25", body.joints[frame], OWN_PARTS_SMIL, SURFACE_SMIL)):
+        p = camera.to_camera(pts)
+        uv = camera.project(p)
+        vis = visibility_from_buffers(uv, p[:, 2], buffers.depth, buffers.parts, camera, own,
+                                      keypoint_depth_bounds(shape, own, surface), surface)
+        kp = np.concatenate([uv, vis[:, None]], axis=1).astype(np.float32)
+        result[f"keypoints_{key}"] = kp
+        result[f"joints3d_{key}"] = p.astype(np.float32)
+    result["bbox_xywh"], result["area"] = silhouette_box(buffers.parts)
+    return result
+
+
+def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[int, int] = (256, 256), *,
+                  shape: InfantShape | None = None, skin_tone: np.ndarray | None = None,
+                  posture: str | None = None, angles: np.ndarray | None = None, heading: float | None = None,
+                  camera: Camera | None = None) -> dict[str, Any]:
+    """Render one random infant image with exact labels (see the module docstring for the keys).
+
+    Args:
+        seed_or_rng: int seed, ``SeedSequence`` or ``Generator``; fixes everything not given.
+        domain: "syn" (clean) or "real" (real-looking appearance); geometry is the same.
+        image_size: (width, height) in pixels.
+        shape, skin_tone: the subject (default: a random one).
+        posture: "supine", "prone", "side_left" or "side_right" (default: random, mostly supine).
+        angles: (NUM_DOFS,) joint angles in radians (default: a random pose).
+        heading: radians about world z; 0 puts the head towards the image top (default: random).
+        camera: a fixed :class:`Camera` (default: random, above the infant).
+    Also returns ``posture``, ``domain``, ``area`` (silhouette pixels), ``encoded``/``ext``
+    (the PNG or JPEG bytes the data set writer saves).
+    """
+    rng = as_generator(seed_or_rng)
+    width, height = int(image_size[0]), int(image_size[1])
+    shape = shape if shape is not None else sample_shape(rng)
+    posture = posture if posture is not None else sample_posture(rng)
+    angles = np.asarray(angles if angles is not None else sample_pose(rng, posture), dtype=np.float64)
+    if angles.shape != (NUM_DOFS,):
+        raise ValueError(f"angles must have shape ({NUM_DOFS},), got {angles.shape}")
+    heading = heading if heading is not None else sample_heading(rng)
+    jitter = rng.normal(0.0, np.radians(4.0), 3)
+    body = pose_body(shape, angles[None], posture, heading, jitter)
+    if camera is None:
+        centre, radius = body_bounds(body)
+        camera = sample_camera(rng, width, height, centre, radius, domain)
+    look = sample_look(rng, domain, skin_tone)
+    result = render_body(body, shape, camera, look, rng)
+    result.update(domain=domain, posture=posture, heading=float(heading))
+    return result
