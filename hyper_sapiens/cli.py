@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from . import __version__
 
 # Modules that provide verbs, in the order ``--help`` lists them.
-VERB_MODULES: tuple[str, ...] = ("hyper_sapiens.models.command",)
+VERB_MODULES: tuple[str, ...] = ("hyper_sapiens.synth.command", "hyper_sapiens.models.command")
 
 
 def build_parser() -> argparse.ArgumentParser:
