@@ -86,6 +86,8 @@ def bench_arch(
     model.eval()
     fwd_times = []
     with torch.no_grad():
+        with autocast_for(device):
+            step_model(images)  # warm-up (and recompilation for eval/no-grad when compiled)
         for _ in range(max(2, steps // 2)):
             start = time.perf_counter()
             with autocast_for(device):

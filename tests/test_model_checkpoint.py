@@ -178,6 +178,9 @@ def test_mmengine_checkpoint_loads_with_identical_outputs(tmp_path):
     report = load_sapiens_checkpoint(model, path, part="pose")
     assert report.ok and not report.missing and not report.unexpected and not report.resized
     assert len(report.loaded) == len(sd) == len(model.state_dict())
+    for key, value in model.state_dict().items():  # every tensor identical to the file's
+        source_key = "head." + key[len("pose_head.") :] if key.startswith("pose_head.") else key
+        assert torch.equal(value, sd[source_key]), key
     img = torch.randn(2, 3, *INPUT_HW)
     with torch.no_grad():
         ours = model(img)["heatmaps"]

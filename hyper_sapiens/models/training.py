@@ -51,8 +51,9 @@ def set_trainable_blocks(
 
     Args:
         model: a :class:`HyperPoseModel` or :class:`SapiensViT` (DDP/compiled wrappers are unwrapped).
-        n: number of trailing blocks to train; ``None`` or a negative value trains every block and the
-            patch embedding (full fine-tuning). ``0`` trains only heads, final norm and position table.
+        n: number of trailing blocks to train; ``None``, a negative value or ``n >= num_layers`` trains
+            every block and the patch embedding (full fine-tuning). ``0`` trains only the heads, the final
+            norm and the position table.
         train_pos_embed: train the position table (the project default, as the spec asks).
         train_patch_embed: also train the patch embedding while blocks are partly frozen.
 
