@@ -339,7 +339,7 @@ def read_torch_checkpoint(path: str | os.PathLike) -> Any:
             return _RestrictedUnpickler(io.BytesIO(data), storages, str(path)).load()
         except UnsafeCheckpointError:
             raise
-        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError) as exc:
+        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
             raise UnsafeCheckpointError(f"{path}: cannot unpickle checkpoint safely: {exc}") from exc
 
 
