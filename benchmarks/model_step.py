@@ -24,6 +24,17 @@ import torch
 from hyper_sapiens.models import autocast_for, build_model, model_flops
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -174,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     matmul_after = matmul_rate(device, matmul["n"], repeats=3)  # the CPU is shared: report drift
     report = {
         "benchmark": "model_step",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "matmul": matmul,
