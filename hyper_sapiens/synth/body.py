@@ -138,6 +138,15 @@ MIRROR_DOF = np.asarray(
     dtype=np.int64,
 )
 """``MIRROR_DOF[i]`` is the DOF on the other side of the body (itself for spine/neck/head)."""
+MIRROR_SIGN = np.asarray(
+    [-1.0 if (d.joint not in LEFT_JOINTS and d.joint not in _MIRROR and d.axis[0] == 0) else 1.0 for d in DOFS]
+)
+"""Mirroring negates the lateral bend and twist of the spine, neck and head (limits symmetric about 0)."""
+
+
+def mirror_angles(angles: np.ndarray) -> np.ndarray:
+    """DOF angles ``(..., NUM_DOFS)`` of the mirror-image pose (left and right swapped, x -> -x)."""
+    return np.asarray(angles)[..., MIRROR_DOF] * MIRROR_SIGN
 
 # --- body parts ------------------------------------------------------------------------------
 PART_NAMES: tuple[str, ...] = (

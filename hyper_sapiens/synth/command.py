@@ -33,6 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=None, help="render processes (default: all usable cores)")
     parser.add_argument("--image-size", type=_size, default=None, metavar="N|WxH",
                         help="SyRIP-style image size in pixels (default: the preset's, 256x256 for demo)")
+    parser.add_argument("--labelled-fraction", type=float, default=None, metavar="F",
+                        help="share of train_real images with keypoints (default: the preset's, 0.25 for demo)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else default_workers()
     start = time.perf_counter()
     meta = generate_dataset(args.out, preset=args.preset, seed=args.seed, workers=workers,
-                            image_size=args.image_size, progress=not args.no_progress)
+                            image_size=args.image_size, progress=not args.no_progress,
+                            labelled_fraction=args.labelled_fraction)
     elapsed = time.perf_counter() - start
     c = meta["counts"]
     w, h = meta["image_size"]

@@ -13,6 +13,20 @@ Layout (``DIR`` = the output folder; formats in ``docs/synth.md``)::
     DIR/detections/{train_real,test_real}.json
     DIR/meta.json, DIR/README.txt, DIR/preview.png
 
+MINI-RGBD format sources (Hesse et al. 2018; the data set itself needs a licence, so the format
+was read from public loaders found with a code search of GitHub, not from the data): folders
+``rgb``, ``depth``, ``fg_mask``, ``joints_2Ddep``, ``joints_3D`` (plus ``smil_params``, not written
+here); file names ``rgb/syn_%05d.png``, ``depth/syn_%05d_depth.png`` (note the ``_depth`` suffix;
+DESIGN.md's sketch ``depth/syn_%05d.png`` differs and the real name wins), ``fg_mask/mask_%05d.png``,
+``joints_2Ddep/syn_joints_2Ddep_%05d.txt``, ``joints_3D/syn_joints_3D_%05d.txt``; sequences
+``01``..``12``. Joint files hold 25 rows ``x y z id`` with ``id`` equal to the row index (one
+loader asserts exactly this); loaders take ``[:, :2]`` of joints_2Ddep as pixel coordinates and
+multiply joints_3D by 1000 to get millimetres, i.e. joints_3D is in metres (camera frame; a
+loader back-projects the depth PNG / 1000 with the published intrinsics into the same frame).
+The unit of the third joints_2Ddep column is not stated by any source found: this writer uses
+millimetres, like the depth PNGs. The fg_mask values are written as 0 / 255. Intrinsics: the
+values quoted from the data set's ``depth_to_3D.py`` in those loaders (see camera.py).
+
 Determinism: every item (image, video frame, skeleton sequence) draws its random numbers from
 ``SeedSequence([seed, stream, index])``; which worker renders it never matters, so the files are
 byte-identical for any number of workers.
@@ -24,6 +38,7 @@ import functools
 import multiprocessing as mp
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +278,8 @@ def default_workers() -> int:
 
 
 def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0, workers: int | None = None,
-                     image_size: tuple[int, int] | None = None, progress: bool = True) -> dict:
+                     image_size: tuple[int, int] | None = None, progress: bool = True, *,
+                     labelled_fraction: float | None = None) -> dict:
     """Render the synthetic infant data set into ``out`` and return its metadata (also ``out/meta.json``).
 
     Args:
@@ -273,12 +289,18 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
         workers: processes to render with (default: all usable cores; 1 renders in this process).
         image_size: (width, height) of the SyRIP-style images and skeleton projections (default: the preset's).
         progress: show a tqdm progress bar.
+        labelled_fraction: share of ``train_real`` images that keep their keypoints (default: the
+            preset's, 0.25 for demo); the others get ``num_keypoints: 0`` and all-zero keypoints.
     """
     from tqdm import tqdm
 
     if int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     cfg_preset = get_preset(preset, image_size)
+    if labelled_fraction is not None:
+        if not 0.0 <= float(labelled_fraction) <= 1.0:
+            raise ValueError(f"labelled_fraction must be in [0, 1], got {labelled_fraction}")
+        cfg_preset = replace(cfg_preset, labelled_fraction=float(labelled_fraction))
     out = Path(out)
     _prepare_out(out)
     cfg = {"preset": cfg_preset, "seed": int(seed), "out": str(out)}

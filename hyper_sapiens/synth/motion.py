@@ -104,19 +104,19 @@ def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0, 
     """A smooth motion: DOF angles ``(num_frames, NUM_DOFS)`` in radians, within the joint limits.
 
     The latent of every DOF is ``mu + sigma * (a * drift + b * rhythm)`` with ``a^2 + b^2 / 2 ~ 1``:
-    ``drift`` is filtered noise (time constants 0.15-1.5 s), ``rhythm`` a kicking/waving
-    oscillation (0.6-2.2 Hz) modulated by a slowly varying envelope.
+    ``drift`` is filtered noise (Gaussian kernels of 0.3-1.7 s), ``rhythm`` a kicking (0.5-1.6 Hz)
+    or arm-waving (0.4-1.2 Hz) oscillation modulated by a slowly varying envelope.
     """
     t = int(num_frames)
     mu, sigma = _latent_stats(posture)
     # time constants: proximal/trunk joints drift slowly, distal joints faster
-    tau_s = np.where(np.isin([d.joint for d in DOFS], (3, 6, 9, 12, 15)), 1.2, 0.35)
+    tau_s = np.where(np.isin([d.joint for d in DOFS], (3, 6, 9, 12, 15)), 1.2, 0.5)
     tau_s = tau_s * rng.uniform(0.6, 1.4, size=NUM_DOFS)
     drift = _smooth_noise(rng, t, NUM_DOFS, tau_s * fps)
     rhythm = np.zeros((t, NUM_DOFS))
     activity = float(rng.uniform(0.3, 1.0))  # some infants move a lot, some little
     for group, sides_together_p in ((_KICK, 0.3), (_WAVE, 0.4)):
-        freq = rng.uniform(0.6, 2.2) if group is _KICK else rng.uniform(0.5, 1.6)
+        freq = rng.uniform(0.5, 1.6) if group is _KICK else rng.uniform(0.4, 1.2)
         phase0 = rng.uniform(0, 2 * np.pi)
         together = rng.random() < sides_together_p
         env = _sigmoid(2.5 * _smooth_noise(rng, t, 2, np.full(2, 1.0 * fps)) + rng.normal(0.0, 1.0, 2))
