@@ -287,6 +287,8 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
         preset: "tiny", "demo" or "bench" (see :data:`hyper_sapiens.synth.PRESETS`).
         seed: non-negative int; the same seed and preset give byte-identical files.
         workers: processes to render with (default: all usable cores; 1 renders in this process).
+            Several workers use a ``spawn`` process pool: scripts must call this under
+            ``if __name__ == "__main__":``, as usual with multiprocessing.
         image_size: (width, height) of the SyRIP-style images and skeleton projections (default: the preset's).
         progress: show a tqdm progress bar.
         labelled_fraction: share of ``train_real`` images that keep their keypoints (default: the
@@ -305,7 +307,7 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
     _prepare_out(out)
     cfg = {"preset": cfg_preset, "seed": int(seed), "out": str(out)}
     items = _work_items(cfg_preset)
-    workers = default_workers() if workers is None else max(1, int(workers))
+    workers = min(default_workers() if workers is None else max(1, int(workers)), len(items))
     results: list[tuple] = []
     with tqdm(total=len(items), desc=f"synth {cfg_preset.name}", unit="item", disable=not progress) as bar:
         if workers == 1:
