@@ -1,0 +1,79 @@
+"""YAML configs: packaged names or paths, ``base:`` inheritance and ``key.sub=value`` overrides (OmegaConf)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["load_config", "packaged_config_names", "save_config", "resolve_config_path"]
+
+
+def packaged_config_names() -> list[str]:
+    """Names of the YAML configs shipped in ``hyper_sapiens/configs``."""
+    root = resources.files("hyper_sapiens").joinpath("configs")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(config: str | Path, relative_to: Path | None = None) -> Path:
+    """A config file path: an existing path (relative to ``relative_to`` first), or a packaged name
+    (``stage1_syn_warmup_demo``, with or without ``.yaml``)."""
+    candidates = []
+    p = Path(config)
+    if relative_to is not None and not p.is_absolute():
+        candidates.append(relative_to / p)
+    candidates.append(p)
+    for c in candidates:
+        if c.is_file():
+            return c
+    name = p.name if p.name.endswith((".yaml", ".yml")) else f"{p.name}.yaml"
+    packaged = resources.files("hyper_sapiens").joinpath("configs").joinpath(name)
+    if p.parent == Path(".") and packaged.is_file():
+        return Path(str(packaged))
+    raise FileNotFoundError(
+        f"config {config}: no such file, nor a packaged config of that name (packaged: {', '.join(packaged_config_names())})"
+    )
+
+
+def _load_tree(path: Path, seen: tuple[Path, ...]) -> DictConfig:
+    if path.resolve() in seen:
+        raise ValueError(f"config {path}: circular 'base' chain {[str(s) for s in seen]}")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as err:  # noqa: BLE001 - yaml raises several error types
+        raise ValueError(f"config {path}: not valid YAML ({err})") from err
+    if not isinstance(node, DictConfig):
+        raise ValueError(f"config {path}: the top level must be a mapping")
+    base = node.pop("base", None)
+    if base is None:
+        return node
+    bases = [base] if isinstance(base, str) else list(base)
+    merged = OmegaConf.create()
+    for b in bases:
+        merged = OmegaConf.merge(merged, _load_tree(resolve_config_path(b, path.parent), seen + (path.resolve(),)))
+    return OmegaConf.merge(merged, node)
+
+
+def load_config(config: str | Path, overrides: list[str] | None = None, resolve: bool = True) -> DictConfig:
+    """Load a config with its ``base:`` chain (a name/path or a list; later entries and the file itself win),
+    then apply dotted overrides (``optim.lr=1e-4``). Returns a resolved :class:`DictConfig`."""
+    cfg = _load_tree(resolve_config_path(config), ())
+    bad = [item for item in overrides or [] if "=" not in item]
+    if bad:
+        raise ValueError(f"overrides must look like key.sub=value, got {bad}")
+    if overrides:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    if resolve:
+        OmegaConf.resolve(cfg)
+    return cfg
+
+
+def save_config(cfg: Any, path: str | Path) -> Path:
+    """Write the (resolved) config as YAML."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    path.write_text(OmegaConf.to_yaml(node, resolve=True), encoding="utf-8")
+    return path

@@ -1,0 +1,200 @@
+"""The training objective: every loss term of the curriculum, each masked to the samples that can feed it.
+
+Config (``loss`` section; a term with weight 0 or absent is not computed)::
+
+    loss:
+      pose:   {weight: 1.0}                       # heatmap MSE on labelled samples (both domains)
+      syn_pose_scale: {weight: 1.0, decay: ...}   # optional extra factor on synthetic pose samples
+      depth:  {weight: 0.5, kind: silog, domains: [syn]}   # silog on log-depth output, or ssi
+      normal: {weight: 0.5, domains: [syn]}       # angular loss
+      geo:    {weight: 0.1, mode: log_depth, detach: depth, domains: [syn, real]}
+      bone:   {weight: 0.05, reference: PATH_TO_SKELETONS, domains: [real]}
+      sds:    {weight: 0.01, prior: RUN/prior.safetensors, t_range: [20, 200], domains: [real],
+               beta: 50, decay: {kind: cosine, final: 0.1}}
+
+Every term also takes ``warmup_steps``, ``start_step`` and ``decay`` (see
+:func:`hyper_sapiens.engine.schedules.term_weight`). The depth head's output is read as log-depth
+(natural log of metres up to a constant); ``geo`` with ``mode: log_depth`` uses the intrinsics of samples
+that have them and falls back to the scale-free ``tilt`` form for the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.loader import camera_to_map
+from ..data.pipeline import DOMAIN_IDS
+from ..losses import (
+    bone_ratio_loss,
+    geo_consistency_loss,
+    keypoint_mse_loss,
+    normal_angular_loss,
+    silog_loss,
+    ssi_loss,
+)
+from .schedules import term_weight
+
+TERMS = ("pose_syn", "pose_real", "depth", "normal", "geo", "bone", "sds")
+
+
+def _domain_mask(batch: Mapping[str, torch.Tensor], domains: list[str] | tuple[str, ...]) -> torch.Tensor:
+    dom = batch["domain"]
+    mask = torch.zeros_like(dom, dtype=torch.bool)
+    for name in domains:
+        if name not in DOMAIN_IDS:
+            raise ValueError(f"unknown domain {name!r} in a loss term; use {list(DOMAIN_IDS)}")
+        mask |= dom == DOMAIN_IDS[name]
+    return mask
+
+
+def _spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    node = cfg.get(name) or {}
+    return dict(node)
+
+
+def load_bone_reference(source: str) -> np.ndarray:
+    """Reference log limb ratios from 2D skeleton files (file, folder or glob; converted to coco17)."""
+    from ..data.skeletons import SkeletonSequenceDataset
+    from ..losses import reference_log_ratios
+
+    kp, vis = SkeletonSequenceDataset(source, dims=2).arrays()
+    return reference_log_ratios(kp[..., :2], vis)
+
+
+class TrainingObjective:
+    """Computes the weighted sum and each term (as detached floats for logging).
+
+    Args:
+        loss_cfg: the ``loss`` section.
+        input_size: model input ``(w, h)``; needed to carry cameras to the depth map.
+        depth_size: depth map ``(W, H)``.
+        total_steps: for decays.
+        device: where the prior lives.
+    """
+
+    def __init__(self, loss_cfg: Mapping[str, Any], input_size: tuple[int, int], depth_size: tuple[int, int] | None,
+                 total_steps: int, device: torch.device) -> None:
+        self.cfg = {k: _spec(loss_cfg, k) for k in loss_cfg}
+        known = {"pose", "syn_pose_scale", "depth", "normal", "geo", "bone", "sds"}
+        unknown = sorted(set(self.cfg) - known)
+        if unknown:
+            raise ValueError(f"unknown loss terms {unknown}; known: {sorted(known)}")
+        self.input_size = tuple(input_size)
+        self.depth_size = tuple(depth_size) if depth_size else None
+        self.total_steps = total_steps
+        self.sds = None
+        self.bone_reference = None
+        sds_cfg = self.cfg.get("sds", {})
+        if float(sds_cfg.get("weight", 0.0)) > 0:
+            from ..prior import PosePrior, SDSLoss
+
+            if not sds_cfg.get("prior"):
+                raise ValueError("loss.sds.weight > 0 needs loss.sds.prior (a prior.safetensors from train-prior)")
+            prior = PosePrior.load(sds_cfg["prior"], device=device)
+            self.sds = SDSLoss(
+                prior,
+                t_range=tuple(sds_cfg.get("t_range", (20, 200))),
+                weighting=sds_cfg.get("weighting", "x0"),
+                grad_clip=sds_cfg.get("grad_clip", 1.0),
+                min_confidence=float(sds_cfg.get("min_confidence", 0.0)),
+            )
+        bone_cfg = self.cfg.get("bone", {})
+        if float(bone_cfg.get("weight", 0.0)) > 0:
+            if not bone_cfg.get("reference"):
+                raise ValueError("loss.bone.weight > 0 needs loss.bone.reference (skeleton files for reference ratios)")
+            self.bone_reference = torch.as_tensor(load_bone_reference(str(bone_cfg["reference"])), device=device)
+
+    def weights_at(self, step: int) -> dict[str, float]:
+        """Each term's weight at ``step``."""
+        pose = self.cfg.get("pose", {"weight": 1.0})
+        syn_scale = term_weight(self.cfg["syn_pose_scale"], step, self.total_steps) if "syn_pose_scale" in self.cfg else 1.0
+        w_pose = term_weight(pose, step, self.total_steps)
+        out = {"pose_syn": w_pose * syn_scale, "pose_real": w_pose}
+        for name in ("depth", "normal", "geo", "bone", "sds"):
+            out[name] = term_weight(self.cfg.get(name, {}), step, self.total_steps)
+        return out
+
+    def _keypoint_coords(self, heatmaps: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        from ..prior import soft_argmax
+
+        coords = soft_argmax(heatmaps.float(), beta=beta)
+        confidence = heatmaps.detach().float().flatten(2).amax(dim=2).clamp(0.0, 1.0)
+        return coords, confidence
+
+    def __call__(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
+                 step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        weights = self.weights_at(step)
+        ref = next(iter(outputs.values()))
+        zero = ref.sum() * 0.0
+        terms: dict[str, torch.Tensor] = {}
+        heatmaps = outputs.get("heatmaps")
+        labelled = batch["has_keypoints"].bool()
+        if heatmaps is not None:
+            for name, domain in (("pose_syn", "syn"), ("pose_real", "real")):
+                if weights[name] > 0:
+                    mask = labelled & _domain_mask(batch, [domain])
+                    terms[name] = keypoint_mse_loss(heatmaps, batch["heatmaps"], batch["keypoint_weights"], mask)
+        depth = outputs.get("depth")
+        if depth is not None and weights["depth"] > 0:
+            cfg = self.cfg["depth"]
+            mask = batch["depth_mask"] & _domain_mask(batch, cfg.get("domains", ["syn"]))[:, None, None, None]
+            kind = cfg.get("kind", "silog")
+            if kind == "silog":
+                terms["depth"] = silog_loss(depth, batch["depth"], mask, variance_focus=float(cfg.get("variance_focus", 0.85)))
+            elif kind == "ssi":
+                terms["depth"] = ssi_loss(depth, batch["depth"], mask)
+            else:
+                raise ValueError(f"loss.depth.kind must be silog or ssi, got {kind!r}")
+        normal = outputs.get("normal")
+        if normal is not None and weights["normal"] > 0:
+            cfg = self.cfg["normal"]
+            mask = batch["normal_mask"] & _domain_mask(batch, cfg.get("domains", ["syn"]))[:, None, None, None]
+            terms["normal"] = normal_angular_loss(normal, batch["normal"], mask)
+        if depth is not None and normal is not None and weights["geo"] > 0:
+            terms["geo"] = self._geo(depth, normal, batch)
+        if heatmaps is not None and (weights["bone"] > 0 or weights["sds"] > 0):
+            beta = float(self.cfg.get("sds", {}).get("beta", self.cfg.get("bone", {}).get("beta", 50.0)))
+            coords, confidence = self._keypoint_coords(heatmaps, beta)
+            if weights["bone"] > 0:
+                sel = _domain_mask(batch, self.cfg["bone"].get("domains", ["real"])).float()[:, None]
+                terms["bone"] = bone_ratio_loss(coords, confidence * sel, self.bone_reference)
+            if weights["sds"] > 0 and self.sds is not None:
+                sel = _domain_mask(batch, self.cfg["sds"].get("domains", ["real"]))
+                if sel.any():
+                    terms["sds"] = self.sds(coords[sel], confidence[sel], step=step)
+                else:
+                    terms["sds"] = zero
+        total = zero
+        for name, value in terms.items():
+            total = total + weights[name] * value
+        return total, {name: value.detach() for name, value in terms.items()}
+
+    def _geo(self, depth: torch.Tensor, normal: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        cfg = self.cfg["geo"]
+        sel = _domain_mask(batch, cfg.get("domains", ["syn", "real"]))
+        region = torch.ones_like(depth, dtype=torch.bool)
+        if cfg.get("region", "body") == "body":
+            has_mask = batch["has_body_mask"].bool()[:, None, None, None]
+            region = torch.where(has_mask, batch["body_mask"].bool(), region)
+        region = region & sel[:, None, None, None]
+        mode = cfg.get("mode", "log_depth")
+        detach = cfg.get("detach", "depth")
+        if mode == "tilt":
+            return geo_consistency_loss(depth, normal, region, mode="tilt", detach=detach)
+        has_cam = batch["has_camera"].bool()
+        map_size = (depth.shape[-1], depth.shape[-2])
+        camera = camera_to_map(batch["camera"].float(), self.input_size, map_size)
+        camera = torch.where(has_cam[:, None], camera, torch.ones_like(camera))
+        with_cam = region & has_cam[:, None, None, None]
+        without = region & ~has_cam[:, None, None, None]
+        n_with, n_without = with_cam.sum(), without.sum()
+        loss_cam = geo_consistency_loss(depth, normal, with_cam, camera=camera, mode="log_depth", detach=detach)
+        if not bool(n_without > 0):
+            return loss_cam
+        loss_tilt = geo_consistency_loss(depth, normal, without, mode="tilt", detach=detach)
+        total = (n_with + n_without).clamp_min(1).float()
+        return (loss_cam * n_with + loss_tilt * n_without) / total

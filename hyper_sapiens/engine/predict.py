@@ -1,0 +1,144 @@
+"""The ``hyper-sapiens predict`` verb: top-down inference on a folder of images → COCO keypoint results JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.base import RecordDataset
+from ..data.io import DataFileError
+from ..data.records import InstanceRecord
+from ..data.unlabeled_topdown import IMAGE_SUFFIXES, UnlabeledTopDownDataset
+from ..keypoints import COCO17
+
+
+def whole_image_dataset(image_dir: Path, transform) -> RecordDataset:
+    """One instance per image with the whole image as its box (when no detections are given)."""
+    import cv2
+
+    files = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataFileError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}")
+    records = []
+    k = COCO17.num_keypoints
+    for i, path in enumerate(files):
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise DataFileError(f"cannot decode image {path}: the file is corrupt or not an image")
+        h, w = img.shape[:2]
+        image_id = int(path.stem) if path.stem.isdigit() else i
+        records.append(InstanceRecord(image_path=str(path), bbox=np.array([0, 0, w - 1, h - 1], np.float32),
+                                      keypoints=np.zeros((k, 2), np.float32), visible=np.zeros(k, np.float32),
+                                      has_keypoints=False, domain="real", image_id=image_id, group=image_dir.name))
+    return RecordDataset(records, transform, name=f"images:{image_dir.name}")
+
+
+def predictions_to_results(preds: dict[str, Any], dataset: RecordDataset) -> list[dict[str, Any]]:
+    """COCO keypoint results: one entry per instance, ``keypoints`` as ``x, y, score`` in image pixels.
+
+    ``score`` is the detection score × the mean of the keypoint scores above 0.2 (mmpose's rescoring).
+    """
+    results = []
+    for i in range(len(preds["keypoints"])):
+        kp, sc = preds["keypoints"][i], preds["scores"][i]
+        above = sc[sc > 0.2]
+        inst = float(above.mean()) if above.size else 0.0
+        rec = dataset.records[i]
+        results.append({
+            "image_id": int(preds["image_id"][i]),
+            "category_id": 1,
+            "keypoints": [round(float(v), 3) for v in np.concatenate([kp, sc[:, None]], axis=1).reshape(-1)],
+            "score": round(float(preds["bbox_score"][i]) * inst, 5),
+            "bbox": [round(float(v), 2) for v in (rec.bbox[0], rec.bbox[1], rec.bbox[2] - rec.bbox[0], rec.bbox[3] - rec.bbox[1])],
+            "file_name": Path(rec.image_path).name,
+        })
+    return results
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "predict",
+        help="top-down inference on images (+ COCO detections) -> COCO keypoint results JSON",
+        description="Predict COCO17 keypoints for every person box: boxes from a COCO detection-results JSON "
+        "(--detections; image ids from --images-json or numeric file names), or the whole image when no "
+        "detections are given. Writes COCO keypoint results in image pixels; --vis draws the skeletons.",
+        epilog="example: hyper-sapiens predict --checkpoint runs/demo/stage3/best.safetensors --images photos/ "
+        "--detections dets.json --out keypoints.json --vis vis/",
+    )
+    parser.add_argument("--checkpoint", required=True, help="weights written by train (safetensors)")
+    parser.add_argument("--images", required=True, help="folder of images")
+    parser.add_argument("--detections", default=None, help="COCO detection-results JSON (category 1 boxes)")
+    parser.add_argument("--images-json", default=None, help="COCO file mapping image ids to file names")
+    parser.add_argument("--score-thr", type=float, default=0.3, help="minimum detection score (default 0.3)")
+    parser.add_argument("--out", required=True, help="results JSON to write")
+    parser.add_argument("--vis", default=None, help="folder for images with drawn skeletons")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-flip-test", action="store_true", help="single pass instead of the flip test")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--workers", type=int, default=0)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.codecs import UDPHeatmap
+    from ..data.factory import map_sizes_for
+    from ..data.loader import make_loader
+    from ..data.pipeline import PipelineConfig, TopDownTransform
+    from ..models import load_model
+    from .distributed import pick_device
+    from .inference import run_inference
+
+    try:
+        device = pick_device(args.device)
+        model = load_model(args.checkpoint).to(device)
+        input_size = tuple(model.config["input_size"])
+        sizes = map_sizes_for(input_size, model.output_strides)
+        pipe = PipelineConfig(input_size=input_size, heatmap_size=sizes["heatmap"], depth_size=sizes.get("depth"),
+                              normal_size=sizes.get("normal"))
+        transform = TopDownTransform(pipe, train=False)
+        image_dir = Path(args.images)
+        if args.detections:
+            dataset = UnlabeledTopDownDataset(image_dir, args.detections, transform, images_json=args.images_json,
+                                              score_thr=args.score_thr)
+        else:
+            dataset = whole_image_dataset(image_dir, transform)
+        if len(dataset) == 0:
+            raise DataFileError(f"{args.detections}: no detection with score >= {args.score_thr}")
+        loader = make_loader(dataset, batch_size=args.batch_size, workers=args.workers, device=device)
+        codec = UDPHeatmap(input_size=input_size, heatmap_size=pipe.heatmap_size, sigma=pipe.sigma)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(dataset), desc="predict", unit="inst", dynamic_ncols=True) as bar:
+            preds = run_inference(model, loader, codec, device, flip_test=not args.no_flip_test,
+                                  amp=device.type == "cuda", progress=bar)
+    except (FileNotFoundError, DataFileError, ValueError) as err:
+        print(f"predict: error: {err}", file=sys.stderr)
+        return 2
+    results = predictions_to_results(preds, dataset)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results), encoding="utf-8")
+    if args.vis:
+        _draw(dataset, preds, Path(args.vis))
+    print(f"wrote {len(results)} instances to {out}" + (f", drawings in {args.vis}" if args.vis else ""))
+    return 0
+
+
+def _draw(dataset: RecordDataset, preds: dict[str, Any], vis_dir: Path) -> None:
+    from ..data.io import read_image
+    from ..evaluation.plots import draw_skeleton, save_rgb
+
+    by_image: dict[str, list[int]] = {}
+    for i, rec in enumerate(dataset.records):
+        by_image.setdefault(rec.image_path, []).append(i)
+    for path, idx in by_image.items():
+        image = read_image(path)
+        for i in idx:
+            image = draw_skeleton(image, preds["keypoints"][i], preds["scores"][i])
+        save_rgb(image, vis_dir / (Path(path).stem + ".png"))

@@ -1,0 +1,376 @@
+"""One training loop for every curriculum stage, driven by the config.
+
+Per optimiser step: apply the unfreezing schedule, set the learning rate (warm-up + cosine/step), run
+``optim.accumulation`` micro-batches (forward under bf16 autocast on CUDA, fp32 on CPU; DDP syncs only the
+last one), skip the step if any loss is not finite, clip gradients, step AdamW, update the EMA. Every
+micro-batch re-seeds torch's RNG from ``(seed, step, slot)`` (slot = micro · world_size + rank), and the
+mixed sampler is a pure function of the step too, so a resumed run repeats an uninterrupted one bit for
+bit, and two processes reproduce one process with accumulation 2.
+
+Files in ``run.dir``: ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object per logged step /
+evaluation), ``last.ckpt`` (trainer state, atomic), ``best.safetensors`` (weights with the best validation
+PCK@0.05; EMA weights when the EMA is on), ``final.safetensors`` (the weights at the last step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+
+from ..config import save_config
+from ..data.codecs import UDPHeatmap
+from ..data.factory import build_eval_dataset, build_training_data, map_sizes_for, pipeline_config
+from ..data.loader import make_loader, normalize_images
+from ..models import (
+    ModelEMA,
+    UnfreezeSchedule,
+    autocast_for,
+    build_model,
+    layer_decay_param_groups,
+    load_sapiens_checkpoint,
+    load_weights,
+    save_weights,
+    set_trainable_blocks,
+)
+from .checkpointing import load_trainer_state, save_trainer_state
+from .distributed import DistInfo, all_reduce_mean, all_true, barrier, init_distributed, shutdown
+from .evaluation import evaluate_predictions
+from .inference import run_inference
+from .objective import TrainingObjective
+from .schedules import lr_factor
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped after too many consecutive non-finite losses."""
+
+
+def _get(cfg: Any, dotted: str, default: Any = None) -> Any:
+    value = OmegaConf.select(cfg, dotted, default=default) if isinstance(cfg, DictConfig) else default
+    return default if value is None else value
+
+
+def micro_seed(seed: int, step: int, slot: int) -> int:
+    """The torch seed of one micro-batch (dropout, SDS noise)."""
+    return int(np.random.SeedSequence([seed, step, slot]).generate_state(1)[0])
+
+
+class Trainer:
+    """Build everything a stage needs from ``cfg`` and train it with :meth:`fit`.
+
+    Args:
+        cfg: the resolved stage config (see ``hyper_sapiens/configs/*.yaml`` and ``docs/training.md``).
+        resume: continue from ``run.dir/last.ckpt``.
+        progress: show a tqdm bar (rank 0 only).
+    """
+
+    def __init__(self, cfg: DictConfig, resume: bool = False, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.dist: DistInfo = init_distributed(str(_get(cfg, "run.device", "auto")))
+        self.device = self.dist.device
+        self.run_dir = Path(_get(cfg, "run.dir", "runs/train"))
+        self.seed = int(_get(cfg, "run.seed", 0))
+        self.total_steps = int(_get(cfg, "run.steps", 1000))
+        self.accumulation = int(_get(cfg, "optim.accumulation", 1))
+        self.amp = bool(_get(cfg, "optim.amp", True)) and self.device.type == "cuda"
+        self.progress = progress and self.dist.is_main
+        self.step = 0
+        self.best: dict[str, Any] = {"metric": None, "step": None}
+        self.bad_streak = 0
+        self.bad_total = 0
+        self.bad_samples = 0
+
+        torch.manual_seed(self.seed)
+        model = build_model(cfg.model)
+        self._initial_weights(model)
+        self.model = model.to(self.device)
+        self.unfreeze = self._unfreeze_schedule()
+        self.optimizer = self._optimizer()
+        ema_cfg = _get(cfg, "optim.ema", {}) or {}
+        self.ema = (ModelEMA(self.model, decay=float(ema_cfg.get("decay", 0.999)),
+                             warmup_steps=int(ema_cfg.get("warmup_steps", 100)))
+                    if ema_cfg.get("enabled", True) else None)
+
+        input_size = tuple(cfg.model.input_size)
+        self.map_sizes = map_sizes_for(input_size, self.model.output_strides)
+        self.pipeline = pipeline_config(cfg.data, self.map_sizes)
+        if tuple(self.pipeline.input_size) != input_size:
+            raise ValueError(f"data.pipeline.input_size {self.pipeline.input_size} differs from model.input_size "
+                             f"{input_size}; set one of them only")
+        self.codec = UDPHeatmap(input_size=input_size, heatmap_size=self.pipeline.heatmap_size, sigma=self.pipeline.sigma)
+        self.objective = TrainingObjective(_get(cfg, "loss", {}), input_size, self.map_sizes.get("depth"),
+                                           self.total_steps, self.device)
+        if resume:
+            self._load_state(self.run_dir / "last.ckpt")
+        # Data last: a missing path fails before any training, and the sampler starts at the resumed step.
+        self.dataset, self.sampler = build_training_data(
+            cfg.data, self.pipeline, seed=self.seed, start_micro=self.step * self.accumulation,
+            rank=self.dist.rank, world_size=self.dist.world_size, accumulation=self.accumulation)
+        self.loader = make_loader(self.dataset, self.sampler, workers=int(_get(cfg, "data.workers", 0)),
+                                  device=self.device)
+        val_spec = _get(cfg, "data.val", None)
+        self.val_dataset = build_eval_dataset(val_spec, self.pipeline) if val_spec is not None else None
+        self.ddp = self._wrap()
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.yaml")
+
+    # ------------------------------------------------------------------ set-up
+    def _initial_weights(self, model: torch.nn.Module) -> None:
+        init_from = _get(self.cfg, "init_from", None)
+        if init_from:
+            if not Path(init_from).is_file():
+                raise FileNotFoundError(f"init_from: weights file not found: {init_from}")
+            report = load_weights(model, init_from, strict=bool(_get(self.cfg, "init_strict", True)))
+            log.info("init_from %s: %d tensors loaded", init_from, len(report.loaded))
+        for part, path in dict(_get(self.cfg, "sapiens_checkpoints", {}) or {}).items():
+            if path:
+                report = load_sapiens_checkpoint(model, path, part=part, strict=True)
+                log.info("Sapiens %s checkpoint %s: %s", part, path, report.summary())
+
+    def _unfreeze_schedule(self) -> UnfreezeSchedule | None:
+        milestones = _get(self.cfg, "optim.unfreeze", None)
+        if not milestones:
+            set_trainable_blocks(self.model, None)
+            return None
+        schedule = UnfreezeSchedule({int(k): (None if v is None else int(v)) for k, v in dict(milestones).items()})
+        schedule.apply(self.model, 0)
+        return schedule
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        groups = layer_decay_param_groups(self.model, lr=float(o.lr), weight_decay=float(_get(self.cfg, "optim.weight_decay", 0.05)),
+                                          layer_decay_rate=float(_get(self.cfg, "optim.layer_decay", 1.0)),
+                                          include_frozen=True)
+        betas = tuple(_get(self.cfg, "optim.betas", [0.9, 0.999]))
+        return torch.optim.AdamW(groups, lr=float(o.lr), betas=betas)
+
+    def _wrap(self) -> torch.nn.Module:
+        if not self.dist.distributed:
+            return self.model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(self.model, device_ids=ids)
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
+            "best": {k: v for k, v in self.best.items() if v is not None},
+            "bad_total": self.bad_total,
+            "bad_samples": self.bad_samples,
+            "seed": self.seed,
+            "total_steps": self.total_steps,
+        }
+
+    def _load_state(self, path: Path) -> None:
+        state = load_trainer_state(path, map_location=self.device)
+        if int(state.get("seed", self.seed)) != self.seed or int(state.get("total_steps", self.total_steps)) != self.total_steps:
+            raise ValueError(f"{path}: written with run.seed={state.get('seed')} run.steps={state.get('total_steps')}, "
+                             f"but the config says {self.seed} / {self.total_steps}; resume needs the same run")
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise ValueError(f"{path}: the checkpoint does not fit this model ({err})") from err
+        self.step = int(state["step"])
+        if self.unfreeze is not None:
+            self.unfreeze.apply(self.model, self.step)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.best = {"metric": None, "step": None, **state.get("best", {})}
+        self.bad_total = int(state.get("bad_total", 0))
+        self.bad_samples = int(state.get("bad_samples", 0))
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def save_checkpoint(self) -> None:
+        if self.dist.is_main:
+            save_trainer_state(self._state(), self.run_dir / "last.ckpt")
+        barrier(self.dist)
+
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    # ------------------------------------------------------------------ logging
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def evaluate(self) -> dict[str, Any] | None:
+        """PCK@0.05 (bbox-normalised, COCO17 labelled points) of the EMA/model on ``data.val``."""
+        if self.val_dataset is None:
+            return None
+        loader = make_loader(self.val_dataset, batch_size=int(_get(self.cfg, "data.val_batch_size", 32)),
+                             workers=int(_get(self.cfg, "data.workers", 0)), device=self.device)
+        preds = run_inference(self.eval_model(), loader, self.codec, self.device,
+                              flip_test=bool(_get(self.cfg, "run.flip_test", True)), amp=self.amp)
+        return evaluate_predictions(preds, subset=_get(self.cfg, "eval.keypoints", "all"))
+
+    # ------------------------------------------------------------------ training
+    def _set_lr(self) -> float:
+        o = self.cfg.optim
+        factor = lr_factor(self.step, self.total_steps, schedule=str(_get(self.cfg, "optim.schedule", "cosine")),
+                           warmup_steps=int(_get(self.cfg, "optim.warmup_steps", 0)),
+                           min_ratio=float(_get(self.cfg, "optim.min_lr_ratio", 0.0)),
+                           milestones=tuple(_get(self.cfg, "optim.milestones", [])),
+                           gamma=float(_get(self.cfg, "optim.gamma", 0.1)))
+        lr = float(o.lr) * factor
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        return lr
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: (v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+    def train_step(self, data_iter) -> dict[str, Any]:
+        """One optimiser step (``accumulation`` micro-batches); returns the logged values."""
+        if self.unfreeze is not None and self.unfreeze.apply(self.model, self.step) and self.dist.distributed:
+            self.ddp = self._wrap()  # DDP must see the new set of trainable parameters
+        lr = self._set_lr()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.train()
+        sums: dict[str, torch.Tensor] = {}
+        wait = 0.0
+        finite = True
+        samples = 0
+        domains = torch.zeros(2, dtype=torch.long)
+        for m in range(self.accumulation):
+            t0 = time.perf_counter()
+            batch = next(data_iter)
+            wait += time.perf_counter() - t0
+            if not finite:
+                continue  # consume the step's remaining micro-batches so the data stream stays aligned
+            torch.manual_seed(micro_seed(self.seed, self.step, m * self.dist.world_size + self.dist.rank))
+            self.bad_samples += int(batch["bad_skipped"].sum())
+            domains += torch.bincount(batch["domain"], minlength=2)[:2]
+            batch = self._to_device(batch)
+            samples += int(batch["image"].shape[0])
+            images = normalize_images(batch["image"])
+            sync = contextlib.nullcontext()
+            if self.dist.distributed and m < self.accumulation - 1:
+                sync = self.ddp.no_sync()
+            with sync:
+                with autocast_for(self.device, enabled=self.amp):
+                    outputs = self.ddp(images)
+                loss, terms = self.objective(outputs, batch, self.step)
+                if not all_true(bool(torch.isfinite(loss)), self.dist):
+                    finite = False
+                    continue
+                (loss / self.accumulation).backward()
+            for k, v in {"loss": loss.detach(), **terms}.items():
+                sums[k] = sums.get(k, 0.0) + v.float() / self.accumulation
+        grad_norm = float("nan")
+        if finite:
+            clip = float(_get(self.cfg, "optim.grad_clip", 0.0))
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+            grad_norm = float(norm)
+            finite = all_true(math.isfinite(grad_norm), self.dist)
+        record: dict[str, Any] = {"step": self.step + 1, "lr": lr, "grad_norm": grad_norm,
+                                  "data_wait_s": wait, "samples": samples * self.dist.world_size,
+                                  "syn_samples": int(domains[0]), "real_samples": int(domains[1])}
+        if finite:
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.bad_streak = 0
+            names = sorted(sums)
+            values = all_reduce_mean(torch.stack([torch.as_tensor(sums[k], device=self.device) for k in names]), self.dist)
+            record.update({k: float(v) for k, v in zip(names, values.tolist(), strict=True)})
+            record["weights"] = self.objective.weights_at(self.step)
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.bad_streak += 1
+            self.bad_total += 1
+            record["skipped_nonfinite"] = True
+            limit = int(_get(self.cfg, "run.max_nonfinite_steps", 5))
+            log.warning("step %d: non-finite loss or gradient, step skipped (%d in a row)", self.step + 1, self.bad_streak)
+            if self.bad_streak >= limit:
+                raise NonFiniteLossError(
+                    f"stopped at step {self.step + 1}: {self.bad_streak} non-finite losses in a row "
+                    f"(run.max_nonfinite_steps={limit}); lower optim.lr, check the data, or resume from last.ckpt")
+        self.step += 1
+        return record
+
+    def fit(self) -> dict[str, Any]:
+        """Train until ``run.steps`` (or ``run.stop_after``); returns a summary."""
+        log_every = int(_get(self.cfg, "run.log_every", 10))
+        eval_every = int(_get(self.cfg, "run.eval_every", 0))
+        ckpt_every = int(_get(self.cfg, "run.ckpt_every", 0))
+        stop_after = _get(self.cfg, "run.stop_after", None)
+        end = self.total_steps if stop_after is None else min(self.total_steps, int(stop_after))
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {self.run_dir.name}", unit="step",
+                       dynamic_ncols=True)
+        data_iter = iter(self.loader)
+        started = time.perf_counter()
+        window_t, window_samples = time.perf_counter(), 0
+        last_eval = None
+        try:
+            while self.step < end:
+                record = self.train_step(data_iter)
+                window_samples += record["samples"]
+                if bar is not None:
+                    bar.update(1)
+                    if "loss" in record:
+                        bar.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{record['lr']:.2e}")
+                if self.step % log_every == 0 or self.step == end:
+                    now = time.perf_counter()
+                    record["samples_per_s"] = window_samples / max(now - window_t, 1e-9)
+                    record["elapsed_s"] = now - started
+                    record["bad_samples"] = self.bad_samples
+                    window_t, window_samples = now, 0
+                    self._log(record)
+                if eval_every and (self.step % eval_every == 0 or self.step == self.total_steps):
+                    last_eval = self._evaluate_and_keep_best()
+                if ckpt_every and self.step % ckpt_every == 0:
+                    self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        if not eval_every and self.step == self.total_steps:
+            last_eval = self._evaluate_and_keep_best()
+        self.save_checkpoint()
+        if self.dist.is_main and self.step == self.total_steps:
+            save_weights(self.eval_model(), self.run_dir / "final.safetensors")
+            if not (self.run_dir / "best.safetensors").exists():
+                save_weights(self.eval_model(), self.run_dir / "best.safetensors")
+        barrier(self.dist)
+        return {"step": self.step, "best": self.best, "last_eval": last_eval, "run_dir": str(self.run_dir),
+                "bad_samples": self.bad_samples, "nonfinite_steps": self.bad_total,
+                "time_s": time.perf_counter() - started}
+
+    def _evaluate_and_keep_best(self) -> dict[str, Any] | None:
+        result = None
+        if self.dist.is_main:
+            result = self.evaluate()
+            if result is not None:
+                metric = float(result["pck@0.05"])
+                self._log({"step": self.step, "eval": {k: v for k, v in result.items() if not isinstance(v, dict)}})
+                if self.best["metric"] is None or metric > self.best["metric"]:
+                    self.best = {"metric": metric, "step": self.step}
+                    save_weights(self.eval_model(), self.run_dir / "best.safetensors",
+                                 extra_metadata={"step": str(self.step), "pck@0.05": f"{metric:.6f}"})
+        barrier(self.dist)
+        return result
+
+    def close(self) -> None:
+        shutdown(self.dist)

@@ -1,0 +1,141 @@
+"""Evaluate a trained model on a test set and write ``metrics.json``, ``report.md`` and plots."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ..data.codecs import UDPHeatmap
+from ..data.factory import build_eval_dataset, map_sizes_for, pipeline_config
+from ..data.loader import make_loader
+from ..engine.evaluation import evaluate_predictions
+from ..engine.inference import run_inference
+from ..models import autocast_for
+from .plots import crop_grid, draw_skeleton, plot_pck_curves, save_rgb
+
+
+def _select(cfg: DictConfig, key: str, default: Any = None) -> Any:
+    value = OmegaConf.select(cfg, key, default=default)
+    return default if value is None else value
+
+
+def coco_metrics(dataset: Any, preds: dict[str, Any]) -> dict[str, float] | None:
+    """COCO keypoint AP/AR of the predictions when the dataset comes from a COCO file (else None)."""
+    coco = getattr(dataset, "coco", None)
+    if coco is None or not coco.get("annotations"):
+        return None
+    from . import CocoKeypointEvaluator, topdown_to_coco_results
+
+    results = topdown_to_coco_results(
+        preds["image_id"], preds["keypoints"], preds["scores"], preds["bbox_score"],
+        np.prod(preds["scale"], axis=1))
+    return CocoKeypointEvaluator(coco).evaluate(results)
+
+
+def plausibility(prior_path: str | None, preds: dict[str, Any], device: torch.device) -> float | None:
+    """Mean prior plausibility score of the predicted poses (lower = more plausible), or None without a prior."""
+    if not prior_path:
+        return None
+    from ..prior import PosePrior, plausibility_score
+
+    prior = PosePrior.load(prior_path, device=device)
+    kp = torch.as_tensor(preds["keypoints"], device=device)
+    vis = torch.as_tensor(preds["scores"] > 0.2, device=device).float()
+    return float(torch.as_tensor(plausibility_score(prior, kp, vis)).float().mean())
+
+
+def _per_instance_pck(preds: dict[str, Any], thr: float = 0.05) -> np.ndarray:
+    from ..engine.evaluation import bbox_norm
+
+    norm = bbox_norm(preds["bbox"])[:, :1]
+    dist = np.linalg.norm(preds["keypoints"] - preds["image_keypoints"], axis=2) / norm
+    vis = preds["image_visible"] > 0
+    hit = (dist < thr) & vis
+    return np.where(vis.sum(1) > 0, hit.sum(1) / np.maximum(vis.sum(1), 1), np.nan)
+
+
+def evaluate_checkpoint(model: torch.nn.Module, cfg: DictConfig, out_dir: str | os.PathLike,
+                        device: torch.device, progress: bool = True, title: str = "evaluation") -> dict[str, Any]:
+    """Run the model on the config's test set (``eval.dataset``, else ``data.val``) and write the report."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    input_size = tuple(model.config["input_size"])
+    pipe = pipeline_config(cfg.data, map_sizes_for(input_size, model.output_strides))
+    spec = _select(cfg, "eval.dataset") or _select(cfg, "data.val")
+    if spec is None:
+        raise ValueError("the config names no test set: set eval.dataset (or data.val) to a source spec")
+    dataset = build_eval_dataset(spec, pipe, name="test")
+    loader = make_loader(dataset, batch_size=int(_select(cfg, "data.val_batch_size", 32)),
+                         workers=int(_select(cfg, "data.workers", 0)), device=device)
+    codec = UDPHeatmap(input_size=input_size, heatmap_size=pipe.heatmap_size, sigma=pipe.sigma)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(dataset), desc="evaluate", unit="inst", dynamic_ncols=True)
+    flip = bool(_select(cfg, "eval.flip_test", True))
+    amp = device.type == "cuda"
+    with autocast_for(device, enabled=False):
+        preds = run_inference(model.to(device), loader, codec, device, flip_test=flip, amp=amp, progress=bar)
+    if bar is not None:
+        bar.close()
+    metrics = evaluate_predictions(preds, subset=_select(cfg, "eval.keypoints", "all"))
+    metrics["coco"] = coco_metrics(dataset, preds)
+    metrics["coco_ap"] = None if metrics["coco"] is None else float(metrics["coco"]["AP"])
+    prior_path = _select(cfg, "eval.prior") or _select(cfg, "loss.sds.prior")
+    metrics["prior_plausibility"] = plausibility(prior_path if prior_path and Path(prior_path).is_file() else None,
+                                                 preds, device)
+    metrics["flip_test"] = flip
+    metrics["dataset"] = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
+    curve = metrics["pck_curve"]
+    plot_pck_curves({title: (curve["thresholds"], curve["pck"])}, out / "pck_curve.png")
+    _write_grids(dataset, preds, out)
+    (out / "report.md").write_text(render_report(metrics, title), encoding="utf-8")
+    return metrics
+
+
+def _write_grids(dataset: Any, preds: dict[str, Any], out: Path, n: int = 8) -> None:
+    scores = _per_instance_pck(preds)
+    order = [i for i in np.argsort(-np.nan_to_num(scores, nan=-1.0)) if not np.isnan(scores[i])]
+    for name, chosen in (("best", order[:n]), ("worst", order[::-1][:n])):
+        crops, captions = [], []
+        for i in chosen:
+            crop = dataset[int(i)]["image"].transpose(1, 2, 0)
+            crops.append(draw_skeleton(crop, preds["crop_keypoints"][i], preds["scores"][i], radius=2, thickness=1))
+            captions.append(f"#{int(preds['image_id'][i])} PCK {scores[i]:.2f}")
+        if crops:
+            save_rgb(crop_grid(crops, captions, columns=min(n, len(crops))), out / f"predictions_{name}.png")
+
+
+def render_report(metrics: dict[str, Any], title: str) -> str:
+    """Markdown with the headline numbers, the per-joint table and the pictures."""
+    lines = [f"# {title}", "",
+             f"- instances: {metrics['num_instances']} (keypoints scored: {metrics['num_keypoints']}), "
+             f"flip test: {'on' if metrics['flip_test'] else 'off'}",
+             f"- keypoints used ({len(metrics['keypoints_used'])}): {', '.join(metrics['keypoints_used'])}", "",
+             "| metric | value |", "|---|---|",
+             f"| PCK@0.05 (bbox) | {metrics['pck@0.05']:.4f} |",
+             f"| PCK AUC (0.01-0.2) | {metrics['pck_auc']:.4f} |",
+             f"| EPE (px) | {metrics['epe']:.2f} |",
+             f"| G-Error | {metrics['g_error']:.5f} |",
+             "| COCO AP | " + ("n/a" if metrics["coco_ap"] is None else f"{metrics['coco_ap']:.4f}") + " |"]
+    if metrics.get("prior_plausibility") is not None:
+        lines.append(f"| prior plausibility (lower = more plausible) | {metrics['prior_plausibility']:.4f} |")
+    if metrics.get("coco"):
+        lines += ["", "COCO keypoints (pycocotools): " + ", ".join(f"{k} {v:.3f}" for k, v in metrics["coco"].items())]
+    lines += ["", "## PCK@0.05 per joint", "", "| joint | PCK |", "|---|---|"]
+    lines += [f"| {name} | {'n/a' if v < 0 else f'{v:.3f}'} |" for name, v in metrics["pck_per_joint"].items()]
+    if metrics.get("g_error_per_group") and len(metrics["g_error_per_group"]) > 1:
+        lines += ["", "## G-Error per sequence", "", "| group | G-Error |", "|---|---|"]
+        lines += [f"| {g} | {v:.5f} |" for g, v in metrics["g_error_per_group"].items()]
+    lines += ["", "## PCK vs threshold", "", "![PCK curve](pck_curve.png)", "",
+              "## Predictions (crops), best and worst by per-instance PCK@0.05", "",
+              "![best](predictions_best.png)", "", "![worst](predictions_worst.png)", ""]
+    return "\n".join(lines)
