@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from . import __version__
 
 # Modules that provide verbs, in the order ``--help`` lists them.
-VERB_MODULES: tuple[str, ...] = ("hyper_sapiens.synth.command", "hyper_sapiens.models.command")
+VERB_MODULES: tuple[str, ...] = (
+    "hyper_sapiens.synth.command",
+    "hyper_sapiens.prior.command",
+    "hyper_sapiens.engine.command",
+    "hyper_sapiens.evaluation.command",
+    "hyper_sapiens.engine.predict",
+    "hyper_sapiens.demo",
+    "hyper_sapiens.ablation",
+    "hyper_sapiens.models.command",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

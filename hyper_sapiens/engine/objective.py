@@ -121,9 +121,8 @@ class TrainingObjective:
     def _keypoint_coords(self, heatmaps: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
         from ..prior import soft_argmax
 
-        coords = soft_argmax(heatmaps.float(), beta=beta)
-        confidence = heatmaps.detach().float().flatten(2).amax(dim=2).clamp(0.0, 1.0)
-        return coords, confidence
+        coords, confidence = soft_argmax(heatmaps.float(), beta=beta)
+        return coords, confidence.clamp(0.0, 1.0)
 
     def __call__(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
                  step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -42,12 +42,13 @@ def plausibility(prior_path: str | None, preds: dict[str, Any], device: torch.de
     """Mean prior plausibility score of the predicted poses (lower = more plausible), or None without a prior."""
     if not prior_path:
         return None
-    from ..prior import PosePrior, plausibility_score
+    from ..prior import PosePrior, score_keypoints
 
     prior = PosePrior.load(prior_path, device=device)
     kp = torch.as_tensor(preds["keypoints"], device=device)
     vis = torch.as_tensor(preds["scores"] > 0.2, device=device).float()
-    return float(torch.as_tensor(plausibility_score(prior, kp, vis)).float().mean())
+    scores = score_keypoints(prior, kp, vis)
+    return float(scores[torch.isfinite(scores)].mean()) if torch.isfinite(scores).any() else None
 
 
 def _per_instance_pck(preds: dict[str, Any], thr: float = 0.05) -> np.ndarray:
