@@ -4,6 +4,7 @@ Config (``loss`` section; a term with weight 0 or absent is not computed)::
 
     loss:
       pose:   {weight: 1.0}                       # heatmap MSE on labelled samples (both domains)
+      coord:  {weight: 0.1, beta: 50}             # integral regression: L1 of soft-argmax vs labels (/ map width)
       syn_pose_scale: {weight: 1.0, decay: ...}   # optional extra factor on synthetic pose samples
       depth:  {weight: 0.5, kind: silog, domains: [syn]}   # silog on log-depth output, or ssi
       normal: {weight: 0.5, domains: [syn]}       # angular loss
@@ -38,7 +39,7 @@ from ..losses import (
 )
 from .schedules import term_weight
 
-TERMS = ("pose_syn", "pose_real", "depth", "normal", "geo", "bone", "sds")
+TERMS = ("pose_syn", "pose_real", "coord", "depth", "normal", "geo", "bone", "sds")
 
 
 def _domain_mask(batch: Mapping[str, torch.Tensor], domains: list[str] | tuple[str, ...]) -> torch.Tensor:
@@ -79,7 +80,7 @@ class TrainingObjective:
     def __init__(self, loss_cfg: Mapping[str, Any], input_size: tuple[int, int], depth_size: tuple[int, int] | None,
                  total_steps: int, device: torch.device) -> None:
         self.cfg = {k: _spec(loss_cfg, k) for k in loss_cfg}
-        known = {"pose", "syn_pose_scale", "depth", "normal", "geo", "bone", "sds"}
+        known = {"pose", "coord", "syn_pose_scale", "depth", "normal", "geo", "bone", "sds"}
         unknown = sorted(set(self.cfg) - known)
         if unknown:
             raise ValueError(f"unknown loss terms {unknown}; known: {sorted(known)}")
@@ -114,6 +115,7 @@ class TrainingObjective:
         syn_scale = term_weight(self.cfg["syn_pose_scale"], step, self.total_steps) if "syn_pose_scale" in self.cfg else 1.0
         w_pose = term_weight(pose, step, self.total_steps)
         out = {"pose_syn": w_pose * syn_scale, "pose_real": w_pose}
+        out["coord"] = term_weight(self.cfg["coord"], step, self.total_steps) if "coord" in self.cfg else 0.0
         for name in ("depth", "normal", "geo", "bone", "sds"):
             out[name] = term_weight(self.cfg.get(name, {}), step, self.total_steps)
         return out
@@ -137,6 +139,8 @@ class TrainingObjective:
                 if weights[name] > 0:
                     mask = labelled & _domain_mask(batch, [domain])
                     terms[name] = keypoint_mse_loss(heatmaps, batch["heatmaps"], batch["keypoint_weights"], mask)
+        if heatmaps is not None and weights["coord"] > 0:
+            terms["coord"] = self._coord(heatmaps, batch)
         depth = outputs.get("depth")
         if depth is not None and weights["depth"] > 0:
             cfg = self.cfg["depth"]
@@ -171,6 +175,20 @@ class TrainingObjective:
         for name, value in terms.items():
             total = total + weights[name] * value
         return total, {name: value.detach() for name, value in terms.items()}
+
+    def _coord(self, heatmaps: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Integral-regression term: L1 between soft-argmax coordinates and the labels, in units of the
+        heatmap width, weighted by the codec's keypoint weights (labelled samples only)."""
+        from ..prior import soft_argmax
+
+        beta = float(self.cfg["coord"].get("beta", 50.0))
+        coords, _ = soft_argmax(heatmaps.float(), beta=beta)
+        h, w = heatmaps.shape[-2:]
+        scale = coords.new_tensor([(w - 1) / (self.input_size[0] - 1), (h - 1) / (self.input_size[1] - 1)])
+        target = batch["keypoints"].float() * scale
+        weight = batch["keypoint_weights"].float() * batch["has_keypoints"].float()[:, None]
+        err = (coords - target).abs().sum(-1) / w
+        return (err * weight).sum() / weight.sum().clamp_min(1.0)
 
     def _geo(self, depth: torch.Tensor, normal: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         cfg = self.cfg["geo"]

@@ -1,0 +1,178 @@
+"""The ``hyper-sapiens ablate`` verb: what each ingredient of the method buys, on the demo data.
+
+Five variants with the same budget of optimiser steps (split over the stages as in the demo configs),
+each trained and evaluated on ``test_real`` with several seeds:
+
+(a) ``real_only``     — labelled real images only (the 25 % of ``train_real`` that keep keypoints);
+(b) ``stage1_only``   — synthetic images + MINI-RGBD only (stage 1 for the whole budget);
+(c) ``curriculum``    — stages 1 → 2 → 3 without the prior (SDS) and without geometry (geo) terms;
+(d) ``+geometry``     — (c) with the depth-normal consistency term;
+(e) ``+prior``        — (d) with the SDS prior term: the full method.
+
+The table reports PCK@0.05, G-Error and the prior plausibility of the predictions, mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VARIANTS = ("real_only", "stage1_only", "curriculum", "+geometry", "+prior")
+STAGE_SHARE = (0.4, 0.35, 0.25)
+
+
+def _stage_cfg(name: str, common: list[str], steps: int, run_dir: Path, init_from: Path | None,
+               geo: bool, sds: bool):
+    from .config import load_config
+
+    over = common + [f"run.steps={steps}", f"run.dir={run_dir}", "run.ckpt_every=0"]
+    if not geo:
+        over.append("loss.geo.weight=0")
+    if not sds:
+        over.append("loss.sds.weight=0")
+    over.append(f"init_from={init_from}" if init_from else "init_from=null")
+    cfg = load_config(name, over)
+    if init_from is None:
+        cfg.init_from = None
+    return cfg
+
+
+def _train(cfg, progress: bool) -> Path:
+    from .engine.trainer import Trainer
+
+    trainer = Trainer(cfg, progress=progress)
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    return Path(cfg.run.dir) / "final.safetensors"
+
+
+def run_variant(variant: str, data: Path, runs: Path, prior: Path, seed: int, budget: int, device: str,
+                progress: bool) -> Path:
+    """Train one variant; returns its final weights."""
+    from .config import load_config
+
+    common = [f"data.root={data}", f"run.root={runs}", f"run.seed={seed}", f"run.device={device}",
+              f"loss.sds.prior={prior}"]
+    out = runs / f"{variant}_seed{seed}"
+    if variant in ("real_only", "stage1_only"):
+        cfg = load_config("stage1_syn_warmup_demo", common + [f"run.steps={budget}", f"run.dir={out}", "run.ckpt_every=0"])
+        if variant == "real_only":
+            syrip = data / "syrip"
+            cfg.data.sources = {"real": {"type": "coco", "ann_file": str(syrip / "annotations" / "train_real.json"),
+                                         "image_root": str(syrip / "images" / "train_real"), "labelled": "labelled"}}
+            cfg.data.batch = {"counts": {"real": int(sum(cfg.data.batch.counts.values()))}}
+        return _train(cfg, progress)
+    geo = variant in ("+geometry", "+prior")
+    sds = variant == "+prior"
+    steps = [max(1, int(round(budget * s))) for s in STAGE_SHARE]
+    init = None
+    names = ("stage1_syn_warmup_demo", "stage2_mixed_demo", "stage3_real_refine_demo")
+    for i, (name, n) in enumerate(zip(names, steps, strict=True)):
+        cfg = _stage_cfg(name, common, n, out / f"stage{i + 1}", init, geo, sds)
+        init = _train(cfg, progress)
+    return init
+
+
+def run_ablation(out: Path, seeds: list[int], budget: int, device: str = "auto", progress: bool = True,
+                 data: Path | None = None, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+    from .config import load_config
+    from .engine.distributed import pick_device
+    from .evaluation.report import evaluate_checkpoint
+    from .models import load_model
+    from .prior.command import load_prior_config
+    from .prior.train import train_prior
+    from .synth import generate_dataset
+
+    out.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        data = out / "data"
+        if not (data / "meta.json").is_file():
+            generate_dataset(data, preset="demo", seed=0, progress=progress)
+    runs = out / "runs"
+    prior = runs / "prior" / "prior.safetensors"
+    if not prior.is_file():
+        train_prior(load_prior_config("prior_demo", [f"data.root={data}"]), str(runs / "prior"))
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    eval_cfg = load_config("stage3_real_refine_demo", [f"data.root={data}", f"run.root={runs}",
+                                                       f"loss.sds.prior={prior}"])
+    for seed in seeds:
+        for variant in variants:
+            t = time.perf_counter()
+            weights = run_variant(variant, data, runs, prior, seed, budget, device, progress)
+            metrics = evaluate_checkpoint(load_model(weights), eval_cfg, runs / f"{variant}_seed{seed}" / "eval",
+                                          pick_device(device), progress=progress, title=f"ablation {variant} seed {seed}")
+            results[variant].append({"seed": seed, "pck@0.05": metrics["pck@0.05"], "g_error": metrics["g_error"],
+                                     "prior_plausibility": metrics["prior_plausibility"],
+                                     "time_s": round(time.perf_counter() - t, 1)})
+            (out / "ablation.json").write_text(json.dumps({"budget_steps": budget, "seeds": seeds, "runs": results},
+                                                          indent=2), encoding="utf-8")
+    table = summarise(results)
+    (out / "ablation.md").write_text(render_table(table, budget, seeds), encoding="utf-8")
+    return {"budget_steps": budget, "seeds": seeds, "runs": results, "table": table}
+
+
+def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation (over seeds) of each metric of each variant."""
+    table = {}
+    for variant, rows in results.items():
+        if not rows:
+            continue
+        entry = {}
+        for key in ("pck@0.05", "g_error", "prior_plausibility"):
+            vals = np.array([r[key] for r in rows if r[key] is not None], dtype=float)
+            if vals.size:
+                entry[key] = float(vals.mean())
+                entry[key + "_std"] = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
+        table[variant] = entry
+    return table
+
+
+def render_table(table: dict[str, dict[str, float]], budget: int, seeds: list[int]) -> str:
+    lines = [f"# Ablation on the demo data ({budget} steps per variant, seeds {seeds})", "",
+             "| variant | PCK@0.05 ↑ | G-Error ↓ | prior plausibility ↓ |", "|---|---|---|---|"]
+    for variant, e in table.items():
+        def cell(k: str, fmt: str) -> str:
+            return f"{e[k]:{fmt}} ± {e[k + '_std']:{fmt}}" if k in e else "n/a"
+        lines.append(f"| {variant} | {cell('pck@0.05', '.4f')} | {cell('g_error', '.5f')} | "
+                     f"{cell('prior_plausibility', '.4f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "ablate",
+        help="train and evaluate the method's variants (real only, synthetic only, curriculum, +geometry, +prior)",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        epilog="example: hyper-sapiens ablate --out ablation --seeds 0 1 2 --steps 240",
+    )
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=240, help="optimiser steps per variant (split over stages)")
+    parser.add_argument("--data", default=None, help="an existing `synth --preset demo` folder (else rendered)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from .data.io import DataFileError
+
+    try:
+        result = run_ablation(Path(args.out), args.seeds, args.steps, device=args.device,
+                              progress=not args.no_progress, data=Path(args.data) if args.data else None,
+                              variants=tuple(args.variants))
+    except (FileNotFoundError, DataFileError, ValueError) as err:
+        print(f"ablate: error: {err}", file=sys.stderr)
+        return 2
+    print(render_table(result["table"], result["budget_steps"], result["seeds"]))
+    return 0
