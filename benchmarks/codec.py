@@ -48,13 +48,18 @@ def main() -> None:
         hm64_t = torch.from_numpy(hm64)
         row = {
             "encode_single": 1e3 * _time(lambda codec=codec, kp1=kp1, vis1=vis1: codec.encode(kp1, vis1), args.repeats),
-            "encode_batch64": 1e3 * _time(lambda codec=codec, kp64=kp64, vis64=vis64: codec.batch_encode(kp64, vis64),
-                                          max(1, args.repeats // 4)) / 64,
+            "encode_batch64": 1e3
+            * _time(
+                lambda codec=codec, kp64=kp64, vis64=vis64: codec.batch_encode(kp64, vis64), max(1, args.repeats // 4)
+            )
+            / 64,
             "decode_single": 1e3 * _time(lambda codec=codec, hm1=hm1: codec.decode(hm1), args.repeats),
-            "decode_batch64_numpy": 1e3 * _time(lambda codec=codec, hm64=hm64: codec.batch_decode(hm64),
-                                                max(1, args.repeats // 4)) / 64,
-            "decode_batch64_torch": 1e3 * _time(lambda codec=codec, t=hm64_t: codec.batch_decode(t),
-                                                max(1, args.repeats // 4)) / 64,
+            "decode_batch64_numpy": 1e3
+            * _time(lambda codec=codec, hm64=hm64: codec.batch_decode(hm64), max(1, args.repeats // 4))
+            / 64,
+            "decode_batch64_torch": 1e3
+            * _time(lambda codec=codec, t=hm64_t: codec.batch_decode(t), max(1, args.repeats // 4))
+            / 64,
         }
         ref = MMPOSE_MS[name]
         row["speedup_encode_batch"] = ref["encode"] / row["encode_batch64"]

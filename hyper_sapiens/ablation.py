@@ -27,8 +27,7 @@ VARIANTS = ("real_only", "stage1_only", "curriculum", "+geometry", "+prior")
 STAGE_SHARE = (0.4, 0.35, 0.25)
 
 
-def _stage_cfg(name: str, common: list[str], steps: int, run_dir: Path, init_from: Path | None,
-               geo: bool, sds: bool):
+def _stage_cfg(name: str, common: list[str], steps: int, run_dir: Path, init_from: Path | None, geo: bool, sds: bool):
     from .config import load_config
 
     over = common + [f"run.steps={steps}", f"run.dir={run_dir}", "run.ckpt_every=0"]
@@ -54,20 +53,34 @@ def _train(cfg, progress: bool) -> Path:
     return Path(cfg.run.dir) / "final.safetensors"
 
 
-def run_variant(variant: str, data: Path, runs: Path, prior: Path, seed: int, budget: int, device: str,
-                progress: bool) -> Path:
+def run_variant(
+    variant: str, data: Path, runs: Path, prior: Path, seed: int, budget: int, device: str, progress: bool
+) -> Path:
     """Train one variant; returns its final weights."""
     from .config import load_config
 
-    common = [f"data.root={data}", f"run.root={runs}", f"run.seed={seed}", f"run.device={device}",
-              f"loss.sds.prior={prior}"]
+    common = [
+        f"data.root={data}",
+        f"run.root={runs}",
+        f"run.seed={seed}",
+        f"run.device={device}",
+        f"loss.sds.prior={prior}",
+    ]
     out = runs / f"{variant}_seed{seed}"
     if variant in ("real_only", "stage1_only"):
-        cfg = load_config("stage1_syn_warmup_demo", common + [f"run.steps={budget}", f"run.dir={out}", "run.ckpt_every=0"])
+        cfg = load_config(
+            "stage1_syn_warmup_demo", common + [f"run.steps={budget}", f"run.dir={out}", "run.ckpt_every=0"]
+        )
         if variant == "real_only":
             syrip = data / "syrip"
-            cfg.data.sources = {"real": {"type": "coco", "ann_file": str(syrip / "annotations" / "train_real.json"),
-                                         "image_root": str(syrip / "images" / "train_real"), "labelled": "labelled"}}
+            cfg.data.sources = {
+                "real": {
+                    "type": "coco",
+                    "ann_file": str(syrip / "annotations" / "train_real.json"),
+                    "image_root": str(syrip / "images" / "train_real"),
+                    "labelled": "labelled",
+                }
+            }
             cfg.data.batch = {"counts": {"real": int(sum(cfg.data.batch.counts.values()))}}
         return _train(cfg, progress)
     geo = variant in ("+geometry", "+prior")
@@ -81,8 +94,15 @@ def run_variant(variant: str, data: Path, runs: Path, prior: Path, seed: int, bu
     return init
 
 
-def run_ablation(out: Path, seeds: list[int], budget: int, device: str = "auto", progress: bool = True,
-                 data: Path | None = None, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+def run_ablation(
+    out: Path,
+    seeds: list[int],
+    budget: int,
+    device: str = "auto",
+    progress: bool = True,
+    data: Path | None = None,
+    variants: tuple[str, ...] = VARIANTS,
+) -> dict[str, Any]:
     from .config import load_config
     from .engine.distributed import pick_device
     from .evaluation.report import evaluate_checkpoint
@@ -101,19 +121,33 @@ def run_ablation(out: Path, seeds: list[int], budget: int, device: str = "auto",
     if not prior.is_file():
         train_prior(load_prior_config("prior_demo", [f"data.root={data}"]), str(runs / "prior"))
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
-    eval_cfg = load_config("stage3_real_refine_demo", [f"data.root={data}", f"run.root={runs}",
-                                                       f"loss.sds.prior={prior}"])
+    eval_cfg = load_config(
+        "stage3_real_refine_demo", [f"data.root={data}", f"run.root={runs}", f"loss.sds.prior={prior}"]
+    )
     for seed in seeds:
         for variant in variants:
             t = time.perf_counter()
             weights = run_variant(variant, data, runs, prior, seed, budget, device, progress)
-            metrics = evaluate_checkpoint(load_model(weights), eval_cfg, runs / f"{variant}_seed{seed}" / "eval",
-                                          pick_device(device), progress=progress, title=f"ablation {variant} seed {seed}")
-            results[variant].append({"seed": seed, "pck@0.05": metrics["pck@0.05"], "g_error": metrics["g_error"],
-                                     "prior_plausibility": metrics["prior_plausibility"],
-                                     "time_s": round(time.perf_counter() - t, 1)})
-            (out / "ablation.json").write_text(json.dumps({"budget_steps": budget, "seeds": seeds, "runs": results},
-                                                          indent=2), encoding="utf-8")
+            metrics = evaluate_checkpoint(
+                load_model(weights),
+                eval_cfg,
+                runs / f"{variant}_seed{seed}" / "eval",
+                pick_device(device),
+                progress=progress,
+                title=f"ablation {variant} seed {seed}",
+            )
+            results[variant].append(
+                {
+                    "seed": seed,
+                    "pck@0.05": metrics["pck@0.05"],
+                    "g_error": metrics["g_error"],
+                    "prior_plausibility": metrics["prior_plausibility"],
+                    "time_s": round(time.perf_counter() - t, 1),
+                }
+            )
+            (out / "ablation.json").write_text(
+                json.dumps({"budget_steps": budget, "seeds": seeds, "runs": results}, indent=2), encoding="utf-8"
+            )
     table = summarise(results)
     (out / "ablation.md").write_text(render_table(table, budget, seeds), encoding="utf-8")
     return {"budget_steps": budget, "seeds": seeds, "runs": results, "table": table}
@@ -136,13 +170,21 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, f
 
 
 def render_table(table: dict[str, dict[str, float]], budget: int, seeds: list[int]) -> str:
-    lines = [f"# Ablation on the demo data ({budget} steps per variant, seeds {seeds})", "",
-             "| variant | PCK@0.05 ↑ | G-Error ↓ | prior plausibility ↓ |", "|---|---|---|---|"]
+    lines = [
+        f"# Ablation on the demo data ({budget} steps per variant, seeds {seeds})",
+        "",
+        "| variant | PCK@0.05 ↑ | G-Error ↓ | prior plausibility ↓ |",
+        "|---|---|---|---|",
+    ]
     for variant, e in table.items():
-        def cell(k: str, fmt: str) -> str:
+
+        def cell(k: str, fmt: str, e: dict[str, float] = e) -> str:
             return f"{e[k]:{fmt}} ± {e[k + '_std']:{fmt}}" if k in e else "n/a"
-        lines.append(f"| {variant} | {cell('pck@0.05', '.4f')} | {cell('g_error', '.5f')} | "
-                     f"{cell('prior_plausibility', '.4f')} |")
+
+        lines.append(
+            f"| {variant} | {cell('pck@0.05', '.4f')} | {cell('g_error', '.5f')} | "
+            f"{cell('prior_plausibility', '.4f')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -168,9 +210,15 @@ def run(args: argparse.Namespace) -> int:
     from .data.io import DataFileError
 
     try:
-        result = run_ablation(Path(args.out), args.seeds, args.steps, device=args.device,
-                              progress=not args.no_progress, data=Path(args.data) if args.data else None,
-                              variants=tuple(args.variants))
+        result = run_ablation(
+            Path(args.out),
+            args.seeds,
+            args.steps,
+            device=args.device,
+            progress=not args.no_progress,
+            data=Path(args.data) if args.data else None,
+            variants=tuple(args.variants),
+        )
     except (FileNotFoundError, DataFileError, ValueError) as err:
         print(f"ablate: error: {err}", file=sys.stderr)
         return 2

@@ -33,7 +33,8 @@ def resolve_config_path(config: str | Path, relative_to: Path | None = None) -> 
     if p.parent == Path(".") and packaged.is_file():
         return Path(str(packaged))
     raise FileNotFoundError(
-        f"config {config}: no such file, nor a packaged config of that name (packaged: {', '.join(packaged_config_names())})"
+        f"config {config}: no such file, nor a packaged config of that name "
+        f"(packaged: {', '.join(packaged_config_names())})"
     )
 
 

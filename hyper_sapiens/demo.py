@@ -18,12 +18,23 @@ from typing import Any
 #: Overrides that make ``--quick`` fast: few steps, small batches (the tiny data set has 12 synthetic images).
 QUICK = {
     "prior": ["train.steps=150", "train.batch_size=64", "train.log_every=50"],
-    "stage1": ["run.steps=25", "data.batch.counts.syn=6", "data.batch.counts.minirgbd=2", "run.ckpt_every=0",
-               "optim.warmup_steps=3", "data.workers=0"],
-    "stage2": ["run.steps=15", "data.batch.counts.syn=4", "data.batch.counts.real=4", "run.ckpt_every=0",
-               "optim.warmup_steps=3", "data.workers=0"],
-    "stage3": ["run.steps=10", "data.batch.batch_size=8", "run.ckpt_every=0", "optim.warmup_steps=2",
-               "data.workers=0"],
+    "stage1": [
+        "run.steps=20",
+        "data.batch.counts.syn=6",
+        "data.batch.counts.minirgbd=2",
+        "run.ckpt_every=0",
+        "optim.warmup_steps=3",
+        "data.workers=0",
+    ],
+    "stage2": [
+        "run.steps=10",
+        "data.batch.counts.syn=4",
+        "data.batch.counts.real=4",
+        "run.ckpt_every=0",
+        "optim.warmup_steps=3",
+        "data.workers=0",
+    ],
+    "stage3": ["run.steps=6", "data.batch.batch_size=8", "run.ckpt_every=0", "optim.warmup_steps=2", "data.workers=0"],
 }
 STAGES = (("stage1", "stage1_syn_warmup_demo"), ("stage2", "stage2_mixed_demo"), ("stage3", "stage3_real_refine_demo"))
 
@@ -51,7 +62,9 @@ def _phase(name: str) -> None:
     print(f"\n== {name} ==", flush=True)
 
 
-def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str = "auto", progress: bool = True) -> dict[str, Any]:
+def run_demo(
+    out: Path, quick: bool = False, seed: int = 0, device: str = "auto", progress: bool = True
+) -> dict[str, Any]:
     """Run every phase; returns the summary written to ``out/metrics.json``."""
     from .config import load_config, save_config
     from .engine.distributed import pick_device
@@ -97,18 +110,27 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str = "auto"
     cfg = load_config(STAGES[-1][1], common)
     save_config(cfg, out / "eval" / "config.yaml")
     model = load_model(runs / "stage3" / "final.safetensors")
-    metrics = evaluate_checkpoint(model, cfg, out / "eval", pick_device(device), progress=progress,
-                                  title="demo: full method (stages 1-3, prior + geometry)")
+    metrics = evaluate_checkpoint(
+        model,
+        cfg,
+        out / "eval",
+        pick_device(device),
+        progress=progress,
+        title="demo: full method (stages 1-3, prior + geometry)",
+    )
     untrained = _untrained_baseline(cfg, out / "eval_untrained", device, progress)
     timings["evaluate"] = time.perf_counter() - t
 
     _phase("5/5 report")
-    summary = {**{k: v for k, v in metrics.items() if k not in ("pck_curve",)},
-               "untrained_pck@0.05": untrained["pck@0.05"],
-               "stages": {k: {"steps": v["step"], "time_s": round(v["time_s"], 1)} for k, v in stage_results.items()},
-               "timings_s": {k: round(v, 1) for k, v in timings.items()},
-               "total_time_s": round(sum(timings.values()), 1),
-               "quick": quick, "seed": seed}
+    summary = {
+        **{k: v for k, v in metrics.items() if k not in ("pck_curve",)},
+        "untrained_pck@0.05": untrained["pck@0.05"],
+        "stages": {k: {"steps": v["step"], "time_s": round(v["time_s"], 1)} for k, v in stage_results.items()},
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "total_time_s": round(sum(timings.values()), 1),
+        "quick": quick,
+        "seed": seed,
+    }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
     (out / "report.md").write_text(_report(summary, metrics), encoding="utf-8")
     _print_table(summary)
@@ -129,32 +151,51 @@ def _untrained_baseline(cfg: Any, out: Path, device: str, progress: bool) -> dic
 
 
 def _report(summary: dict[str, Any], metrics: dict[str, Any]) -> str:
-    lines = ["# Hyper-Sapiens demo", "",
-             "Synthetic infant data (`hyper-sapiens synth --preset " + ("tiny" if summary["quick"] else "demo") + "`), "
-             "diffusion prior, three-stage curriculum with the tiny Sapiens model at 256×192, evaluated on "
-             "`test_real` (real-looking test infants never seen in training).", "",
-             "| metric | full method | untrained |", "|---|---|---|",
-             f"| PCK@0.05 | {summary['pck@0.05']:.4f} | {summary['untrained_pck@0.05']:.4f} |",
-             f"| PCK AUC | {summary['pck_auc']:.4f} | |",
-             f"| EPE (px) | {summary['epe']:.2f} | |",
-             f"| G-Error | {summary['g_error']:.5f} | |",
-             "| COCO AP | " + ("n/a" if summary["coco_ap"] is None else f"{summary['coco_ap']:.4f}") + " | |", "",
-             "## Time (seconds)", "", "| phase | s |", "|---|---|"]
+    lines = [
+        "# Hyper-Sapiens demo",
+        "",
+        "Synthetic infant data (`hyper-sapiens synth --preset " + ("tiny" if summary["quick"] else "demo") + "`), "
+        "diffusion prior, three-stage curriculum with the tiny Sapiens model at 256×192, evaluated on "
+        "`test_real` (real-looking test infants never seen in training).",
+        "",
+        "| metric | full method | untrained |",
+        "|---|---|---|",
+        f"| PCK@0.05 | {summary['pck@0.05']:.4f} | {summary['untrained_pck@0.05']:.4f} |",
+        f"| PCK AUC | {summary['pck_auc']:.4f} | |",
+        f"| EPE (px) | {summary['epe']:.2f} | |",
+        f"| G-Error | {summary['g_error']:.5f} | |",
+        "| COCO AP | " + ("n/a" if summary["coco_ap"] is None else f"{summary['coco_ap']:.4f}") + " | |",
+        "",
+        "## Time (seconds)",
+        "",
+        "| phase | s |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in summary["timings_s"].items()]
-    lines += [f"| total | {summary['total_time_s']} |", "",
-              "Details: [eval/report.md](eval/report.md) (per-joint PCK, curve, best/worst predictions); "
-              "training curves in `runs/stage*/metrics.jsonl`.", "",
-              "![PCK curve](eval/pck_curve.png)", "", "![best predictions](eval/predictions_best.png)", ""]
+    lines += [
+        f"| total | {summary['total_time_s']} |",
+        "",
+        "Details: [eval/report.md](eval/report.md) (per-joint PCK, curve, best/worst predictions); "
+        "training curves in `runs/stage*/metrics.jsonl`.",
+        "",
+        "![PCK curve](eval/pck_curve.png)",
+        "",
+        "![best predictions](eval/predictions_best.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _print_table(summary: dict[str, Any]) -> None:
-    rows = [("PCK@0.05 (test_real)", f"{summary['pck@0.05']:.4f}"),
-            ("PCK@0.05 untrained", f"{summary['untrained_pck@0.05']:.4f}"),
-            ("PCK AUC", f"{summary['pck_auc']:.4f}"), ("EPE px", f"{summary['epe']:.2f}"),
-            ("G-Error", f"{summary['g_error']:.5f}"),
-            ("COCO AP", "n/a" if summary["coco_ap"] is None else f"{summary['coco_ap']:.4f}"),
-            ("total time s", f"{summary['total_time_s']}")]
+    rows = [
+        ("PCK@0.05 (test_real)", f"{summary['pck@0.05']:.4f}"),
+        ("PCK@0.05 untrained", f"{summary['untrained_pck@0.05']:.4f}"),
+        ("PCK AUC", f"{summary['pck_auc']:.4f}"),
+        ("EPE px", f"{summary['epe']:.2f}"),
+        ("G-Error", f"{summary['g_error']:.5f}"),
+        ("COCO AP", "n/a" if summary["coco_ap"] is None else f"{summary['coco_ap']:.4f}"),
+        ("total time s", f"{summary['total_time_s']}"),
+    ]
     width = max(len(r[0]) for r in rows)
     print()
     for name, value in rows:
@@ -166,11 +207,14 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        summary = run_demo(Path(args.out), quick=args.quick, seed=args.seed, device=args.device,
-                           progress=not args.no_progress)
+        summary = run_demo(
+            Path(args.out), quick=args.quick, seed=args.seed, device=args.device, progress=not args.no_progress
+        )
     except (FileNotFoundError, DataFileError, ValueError) as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 2
-    print(f"\nwrote {Path(args.out) / 'report.md'} and {Path(args.out) / 'metrics.json'} "
-          f"({summary['total_time_s']:.0f} s)")
+    print(
+        f"\nwrote {Path(args.out) / 'report.md'} and {Path(args.out) / 'metrics.json'} "
+        f"({summary['total_time_s']:.0f} s)"
+    )
     return 0

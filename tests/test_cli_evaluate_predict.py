@@ -31,8 +31,10 @@ def trained(tiny_dataset, tmp_path_factory):
 def test_evaluate_writes_metrics_report_and_plots(trained, tmp_path, capsys):
     weights, cfg_file = trained
     out = tmp_path / "eval"
-    assert main(["evaluate", "--checkpoint", str(weights), "--config", str(cfg_file), "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(["evaluate", "--checkpoint", str(weights), "--config", str(cfg_file), "--out", str(out), "--no-progress"])
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("pck@0.05", "pck_per_joint", "keypoints_used", "g_error", "coco_ap", "num_instances", "epe"):
         assert key in metrics, key
@@ -49,10 +51,30 @@ def test_predict_on_real_coco_photos_with_detections(trained, tmp_path):
     weights, _ = trained
     out = tmp_path / "kp.json"
     vis = tmp_path / "vis"
-    assert main(["predict", "--checkpoint", str(weights), "--images", str(COCO_MINI),
-                 "--detections", str(COCO_MINI / "test_coco_det_AP_H_56.json"),
-                 "--images-json", str(COCO_MINI / "test_coco.json"), "--score-thr", "0.5",
-                 "--out", str(out), "--vis", str(vis), "--batch-size", "8"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(weights),
+                "--images",
+                str(COCO_MINI),
+                "--detections",
+                str(COCO_MINI / "test_coco_det_AP_H_56.json"),
+                "--images-json",
+                str(COCO_MINI / "test_coco.json"),
+                "--score-thr",
+                "0.5",
+                "--out",
+                str(out),
+                "--vis",
+                str(vis),
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     results = json.loads(out.read_text())
     dets = json.loads((COCO_MINI / "test_coco_det_AP_H_56.json").read_text())
     assert len(results) == sum(1 for d in dets if d["score"] >= 0.5)

@@ -13,8 +13,14 @@ STAGES = [n for n in packaged_config_names() if n.startswith("stage")]
 
 
 def test_the_six_stage_configs_exist():
-    assert set(STAGES) >= {"stage1_syn_warmup", "stage2_mixed_ddp", "stage3_real_refine", "stage1_syn_warmup_demo",
-                           "stage2_mixed_demo", "stage3_real_refine_demo"}
+    assert set(STAGES) >= {
+        "stage1_syn_warmup",
+        "stage2_mixed_ddp",
+        "stage3_real_refine",
+        "stage1_syn_warmup_demo",
+        "stage2_mixed_demo",
+        "stage3_real_refine_demo",
+    }
 
 
 @pytest.mark.parametrize("name", STAGES)

@@ -21,8 +21,12 @@ from hyper_sapiens.keypoints import COCO17
 from hyper_sapiens.losses import normals_from_depth
 
 COCO_MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
-NO_AUG = {"flip_prob": 0.0, "half_body": {"prob": 0.0}, "bbox": {"shift_prob": 0.0, "scale_prob": 0.0,
-                                                                 "rotate_prob": 0.0}, "texture": {"prob": 0.0}}
+NO_AUG = {
+    "flip_prob": 0.0,
+    "half_body": {"prob": 0.0},
+    "bbox": {"shift_prob": 0.0, "scale_prob": 0.0, "rotate_prob": 0.0},
+    "texture": {"prob": 0.0},
+}
 
 needs_coco_mini = pytest.mark.skipif(not COCO_MINI.is_dir(), reason="shared/data/coco-mini not beside the checkout")
 
@@ -73,8 +77,9 @@ def test_unlabelled_detections_with_score_threshold():
     dets = json.loads((COCO_MINI / "test_coco_det_AP_H_56.json").read_text())
     thr = 0.5
     expected = sum(1 for d in dets if d["category_id"] == 1 and d["score"] >= thr)
-    ds = UnlabeledTopDownDataset(COCO_MINI, COCO_MINI / "test_coco_det_AP_H_56.json", t,
-                                 images_json=COCO_MINI / "test_coco.json", score_thr=thr)
+    ds = UnlabeledTopDownDataset(
+        COCO_MINI, COCO_MINI / "test_coco_det_AP_H_56.json", t, images_json=COCO_MINI / "test_coco.json", score_thr=thr
+    )
     assert len(ds) == expected > 0
     s = ds[0]
     assert not s["has_keypoints"] and s["keypoint_weights"].sum() == 0 and s["heatmaps"].max() == 0
@@ -82,8 +87,12 @@ def test_unlabelled_detections_with_score_threshold():
 
 def _syn(tiny_dataset: Path, cfg: dict, train: bool) -> CocoTopDownDataset:
     root = tiny_dataset / "syrip"
-    return CocoTopDownDataset(root / "annotations" / "train_syn.json", root / "images" / "train_syn",
-                              TopDownTransform(cfg, train=train), labelled="labelled")
+    return CocoTopDownDataset(
+        root / "annotations" / "train_syn.json",
+        root / "images" / "train_syn",
+        TopDownTransform(cfg, train=train),
+        labelled="labelled",
+    )
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,7 +111,9 @@ def test_augmented_normals_agree_with_normals_of_augmented_depth(tiny_dataset, s
     valid = ok[0, 0].numpy() & s["normal_mask"][0] & s["body_mask"][0]
     ang = _angle_deg(n_depth[0].numpy()[:, valid], s["normal"][:, valid])
     assert valid.sum() > 50
-    assert np.median(ang) < 8.0, f"median angle {np.median(ang):.1f} deg (rotation {s['rotation']:.1f}, flip {s['flipped']})"
+    assert np.median(ang) < 8.0, (
+        f"median angle {np.median(ang):.1f} deg (rotation {s['rotation']:.1f}, flip {s['flipped']})"
+    )
 
 
 def test_keypoints_stay_on_the_body_under_augmentation(tiny_dataset):
@@ -155,8 +166,9 @@ def test_texture_randomisation_only_touches_synthetic_images(tiny_dataset):
     tex = dict(NO_AUG, texture={"prob": 1.0, "gray_prob": 1.0})
     syn = _syn(tiny_dataset, tex, train=True)
     assert np.ptp(syn[(0, 3)]["image"].astype(int), axis=0).max() == 0  # grey: all channels equal
-    real = CocoTopDownDataset(root / "annotations" / "train_real.json", root / "images" / "train_real",
-                              TopDownTransform(tex, train=True))
+    real = CocoTopDownDataset(
+        root / "annotations" / "train_real.json", root / "images" / "train_real", TopDownTransform(tex, train=True)
+    )
     assert np.ptp(real[(0, 3)]["image"].astype(int), axis=0).max() > 0
 
 
@@ -236,8 +248,12 @@ def test_missing_depth_file_is_reported(tiny_dataset, tmp_path):
 def test_skip_bad_counts_instead_of_failing(tiny_dataset, tmp_path):
     syrip = tmp_path / "syrip"
     shutil.copytree(tiny_dataset / "syrip", syrip)
-    ds = CocoTopDownDataset(syrip / "annotations" / "train_syn.json", syrip / "images" / "train_syn",
-                            TopDownTransform({}, train=True), labelled="labelled")
+    ds = CocoTopDownDataset(
+        syrip / "annotations" / "train_syn.json",
+        syrip / "images" / "train_syn",
+        TopDownTransform({}, train=True),
+        labelled="labelled",
+    )
     Path(ds.records[0].image_path).write_bytes(b"broken")
     with pytest.raises(DataFileError):
         MixedDataset([("syn", ds)])[(0, 0, 5)]

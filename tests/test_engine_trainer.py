@@ -38,8 +38,7 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def test_stage1_training_reduces_the_loss_and_writes_its_files(tiny_dataset, tmp_path):
-    cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.steps": 30, "run.ckpt_every": 10,
-                                                              "optim.lr": 3e-3})
+    cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.steps": 30, "run.ckpt_every": 10, "optim.lr": 3e-3})
     _, summary = _fit(cfg)
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.jsonl", "last.ckpt", "best.safetensors", "final.safetensors"):
@@ -139,8 +138,12 @@ def test_resume_after_kill_during_checkpoint_finds_a_valid_checkpoint(tiny_datas
     cfg_file.write_text(OmegaConf.to_yaml(cfg))
     script = tmp_path / "die.py"
     script.write_text(KILL_IN_SAVE)
-    proc = subprocess.run([sys.executable, str(script), str(cfg_file)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, str(script), str(cfg_file)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     state = torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)
     assert state["step"] == 2  # the first checkpoint survived the killed second write
@@ -152,17 +155,35 @@ def test_resume_after_kill_during_checkpoint_finds_a_valid_checkpoint(tiny_datas
 
 
 def test_two_process_torchrun_matches_single_process_with_accumulation(tiny_dataset, tmp_path):
-    single = tiny_stage_config(tiny_dataset, tmp_path / "single", stage=2,
-                               **{"run.steps": 3, "optim.accumulation": 2, "run.ckpt_every": 0})
+    single = tiny_stage_config(
+        tiny_dataset, tmp_path / "single", stage=2, **{"run.steps": 3, "optim.accumulation": 2, "run.ckpt_every": 0}
+    )
     _fit(single)
     ddp = tiny_stage_config(tiny_dataset, tmp_path / "ddp", stage=2, **{"run.steps": 3, "run.ckpt_every": 0})
     cfg_file = tmp_path / "ddp.yaml"
     cfg_file.write_text(OmegaConf.to_yaml(ddp))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-         "-m", "hyper_sapiens", "train", "--config", str(cfg_file), "--no-progress"],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29531",
+            "-m",
+            "hyper_sapiens",
+            "train",
+            "--config",
+            str(cfg_file),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     a = load_state_file(tmp_path / "single" / "final.safetensors")
     b = load_state_file(tmp_path / "ddp" / "final.safetensors")

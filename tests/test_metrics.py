@@ -108,8 +108,19 @@ def _skeleton(scale: float = 1.0, arm: float = 1.0) -> np.ndarray:
     kp[COCO17.index("right_hip")] = [-1, 4]
     kp[COCO17.index("left_elbow")] = [1 + 2 * arm, 0]
     kp[COCO17.index("right_elbow")] = [-1 - 2, 0]
-    for name in ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_wrist", "right_wrist",
-                 "left_knee", "right_knee", "left_ankle", "right_ankle"):
+    for name in (
+        "nose",
+        "left_eye",
+        "right_eye",
+        "left_ear",
+        "right_ear",
+        "left_wrist",
+        "right_wrist",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+    ):
         kp[COCO17.index(name)] = [0, -1 - COCO17.index(name)]
     return kp * scale
 
@@ -164,20 +175,30 @@ def test_coco_alignment_case_bbox_keypoint_oks_nms():
     pred, scores = kp[..., :2], kp[..., 2]
     w = np.array([a["bbox"][2] for a in anns]) * 1.25
     h = np.array([a["bbox"][3] for a in anns]) * 1.25
-    results = topdown_to_coco_results(np.array([a["image_id"] for a in anns]), pred, scores,
-                                      np.full(len(anns), 0.98, np.float32), w * h)
+    results = topdown_to_coco_results(
+        np.array([a["image_id"] for a in anns]), pred, scores, np.full(len(anns), 0.98, np.float32), w * h
+    )
     stats = CocoKeypointEvaluator(data).evaluate(results)
-    expected = {"AP": 0.5287458745874587, "AP .5": 0.9042904290429042, "AP .75": 0.5009900990099009,
-                "AP (M)": 0.42475247524752474, "AP (L)": 0.6219554455445544, "AR": 0.5833333333333333,
-                "AR .5": 0.9166666666666666, "AR .75": 0.5833333333333334, "AR (M)": 0.44000000000000006,
-                "AR (L)": 0.6857142857142857}
+    expected = {
+        "AP": 0.5287458745874587,
+        "AP .5": 0.9042904290429042,
+        "AP .75": 0.5009900990099009,
+        "AP (M)": 0.42475247524752474,
+        "AP (L)": 0.6219554455445544,
+        "AR": 0.5833333333333333,
+        "AR .5": 0.9166666666666666,
+        "AR .75": 0.5833333333333334,
+        "AR (M)": 0.44000000000000006,
+        "AR (L)": 0.6857142857142857,
+    }
     for k, v in expected.items():
         assert stats[k] == pytest.approx(v, abs=1e-9), k
 
 
 def test_rescore_and_oks_nms():
-    np.testing.assert_allclose(rescore(np.array([[0.1, 0.5, 0.9], [0.1, 0.1, 0.2]]), np.array([0.5, 1.0])),
-                               [0.5 * 0.7, 0.0])
+    np.testing.assert_allclose(
+        rescore(np.array([[0.1, 0.5, 0.9], [0.1, 0.1, 0.2]]), np.array([0.5, 1.0])), [0.5 * 0.7, 0.0]
+    )
     base = np.random.default_rng(0).uniform(0, 100, (17, 2))
     kps = np.stack([base, base + 0.5, base + 60])  # 0 and 1 overlap; 2 is elsewhere
     keep = oks_nms(kps, np.array([0.5, 0.9, 0.7]), np.full(3, 100.0 * 100.0), thr=0.9)

@@ -66,9 +66,22 @@ def test_soft_argmax_finds_a_peak():
 def trained_prior(tiny_dataset, tmp_path_factory) -> tuple[PosePrior, np.ndarray]:
     """A small prior trained through the CLI on the tiny skeletons (also the end-to-end CLI test)."""
     out = tmp_path_factory.mktemp("prior")
-    cmd = [sys.executable, "-m", "hyper_sapiens", "train-prior", "--config", "prior_demo", "--out", str(out),
-           "--no-progress", f"data.root={tiny_dataset}", "train.steps=600", "train.batch_size=128",
-           "data.stride=1", "data.val_fraction=0.2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hyper_sapiens",
+        "train-prior",
+        "--config",
+        "prior_demo",
+        "--out",
+        str(out),
+        "--no-progress",
+        f"data.root={tiny_dataset}",
+        "train.steps=600",
+        "train.batch_size=128",
+        "data.stride=1",
+        "data.val_fraction=0.2",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("prior.safetensors", "metrics.jsonl", "config.yaml"):
@@ -99,8 +112,7 @@ def test_following_the_sds_gradient_moves_corrupted_poses_to_the_data(trained_pr
     prior, kp = trained_prior
     rng = np.random.default_rng(1)
     clean = kp[rng.choice(len(kp), 64, replace=False)]
-    res = sds_pull(prior, clean, corrupt("noise", clean, rng, sigma=0.3), steps=40, lr=0.2,
-                   t_range=(20, 200))
+    res = sds_pull(prior, clean, corrupt("noise", clean, rng, sigma=0.3), steps=40, lr=0.2, t_range=(20, 200))
     assert res["ratio"] < 0.9, res
 
 

@@ -54,5 +54,10 @@ class RecordDataset(Dataset):
         """Counts for logs: records, labelled, per domain and skipped."""
         labelled = sum(r.has_keypoints for r in self.records)
         domains = Counter(r.domain for r in self.records)
-        return {"name": self.name, "records": len(self.records), "labelled": labelled,
-                "domains": dict(domains), "skipped": dict(self.skipped)}
+        return {
+            "name": self.name,
+            "records": len(self.records),
+            "labelled": labelled,
+            "domains": dict(domains),
+            "skipped": dict(self.skipped),
+        }

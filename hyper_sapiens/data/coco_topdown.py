@@ -18,7 +18,12 @@ from .records import InstanceRecord
 def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -> np.ndarray:
     """COCO ``[x, y, w, h]`` → xyxy clipped to the image as mmpose's ``parse_data_info`` does."""
     return np.array(
-        [np.clip(x, 0, width - 1), np.clip(y, 0, height - 1), np.clip(x + w, 0, width - 1), np.clip(y + h, 0, height - 1)],
+        [
+            np.clip(x, 0, width - 1),
+            np.clip(y, 0, height - 1),
+            np.clip(x + w, 0, width - 1),
+            np.clip(y + h, 0, height - 1),
+        ],
         dtype=np.float32,
     )
 
@@ -90,8 +95,9 @@ class CocoTopDownDataset(RecordDataset):
                     raise DataFileError(f"{detections}: image_id {image_id} is not in {self.ann_file}")
                 for j, det in enumerate(dets[image_id]):
                     x, y, w, h = (float(v) for v in det["bbox"])
-                    rec = self._record(images[image_id], np.array([x, y, x + w, y + h], np.float32),
-                                       None, domain, use_dense, group)
+                    rec = self._record(
+                        images[image_id], np.array([x, y, x + w, y + h], np.float32), None, domain, use_dense, group
+                    )
                     rec.instance_id = j
                     rec.bbox_score = float(det.get("score", 1.0))
                     self.records.append(rec)
@@ -107,7 +113,9 @@ class CocoTopDownDataset(RecordDataset):
             return
         image = images.get(int(ann.get("image_id", -1)))
         if image is None:
-            raise DataFileError(f"{self.ann_file}: annotation {ann_id} refers to unknown image_id {ann.get('image_id')}")
+            raise DataFileError(
+                f"{self.ann_file}: annotation {ann_id} refers to unknown image_id {ann.get('image_id')}"
+            )
         if ann.get("iscrowd", 0):
             self.skipped["crowd annotations"] += 1
             return
@@ -131,13 +139,18 @@ class CocoTopDownDataset(RecordDataset):
         rec.instance_id = int(ann.get("id", len(self.records)))
         self.records.append(rec)
 
-    def _record(self, image: dict, box: np.ndarray, kp: np.ndarray | None, domain: str, use_dense: bool,
-                group: str) -> InstanceRecord:
+    def _record(
+        self, image: dict, box: np.ndarray, kp: np.ndarray | None, domain: str, use_dense: bool, group: str
+    ) -> InstanceRecord:
         k = COCO17.num_keypoints
         cam = image.get("camera")
         extras: dict[str, Any] = {}
         if use_dense:
-            for key, field in (("depth_file", "depth_path"), ("normal_file", "normal_path"), ("mask_file", "mask_path")):
+            for key, field in (
+                ("depth_file", "depth_path"),
+                ("normal_file", "normal_path"),
+                ("mask_file", "mask_path"),
+            ):
                 if image.get(key):
                     extras[field] = str(self.extras_root / image[key])
         return InstanceRecord(

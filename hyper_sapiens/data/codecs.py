@@ -32,8 +32,13 @@ class UDPHeatmap:
         blur_kernel_size: DARK-UDP blur kernel (odd, > 7 as mmpose's default 11).
     """
 
-    def __init__(self, input_size: tuple[int, int] = (192, 256), heatmap_size: tuple[int, int] = (48, 64),
-                 sigma: float = 2.0, blur_kernel_size: int = 11) -> None:
+    def __init__(
+        self,
+        input_size: tuple[int, int] = (192, 256),
+        heatmap_size: tuple[int, int] = (48, 64),
+        sigma: float = 2.0,
+        blur_kernel_size: int = 11,
+    ) -> None:
         if blur_kernel_size % 2 == 0 or blur_kernel_size <= 7:
             raise ValueError(f"blur_kernel_size must be odd and > 7, got {blur_kernel_size}")
         self.input_size = (int(input_size[0]), int(input_size[1]))
@@ -103,7 +108,9 @@ class UDPHeatmap:
         return cache[key]
 
     # ------------------------------------------------------------------ decode
-    def batch_decode(self, heatmaps: np.ndarray | torch.Tensor) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
+    def batch_decode(
+        self, heatmaps: np.ndarray | torch.Tensor
+    ) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
         """``heatmaps (B, K, H, W)`` → ``keypoints (B, K, 2)`` in input pixels and ``scores (B, K)``.
 
         numpy in → numpy out; a tensor in → tensors on its device (computed in float32/float64).
@@ -117,7 +124,9 @@ class UDPHeatmap:
             return kpts.numpy().astype(np.float32), scores.numpy().astype(np.float32)
         return kpts.float(), scores.float()
 
-    def decode(self, heatmaps: np.ndarray | torch.Tensor) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
+    def decode(
+        self, heatmaps: np.ndarray | torch.Tensor
+    ) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
         """``heatmaps (K, H, W)`` → ``keypoints (K, 2)`` in input pixels and ``scores (K,)``."""
         if heatmaps.ndim != 3:
             raise ValueError(f"decode: heatmaps must be (K, H, W), got {tuple(heatmaps.shape)}")

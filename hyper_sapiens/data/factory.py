@@ -32,7 +32,9 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def pipeline_config(data_cfg: Mapping[str, Any], map_sizes: Mapping[str, tuple[int, int]] | None = None) -> PipelineConfig:
+def pipeline_config(
+    data_cfg: Mapping[str, Any], map_sizes: Mapping[str, tuple[int, int]] | None = None
+) -> PipelineConfig:
     """The :class:`PipelineConfig` of ``data.pipeline`` with the heads' map sizes filled in.
 
     ``map_sizes``: ``{"heatmap": (W, H), "depth": (W, H), "normal": (W, H)}`` (from the model's output
@@ -87,11 +89,18 @@ def build_training_data(
         raise ValueError("data.sources is empty: name at least one training source")
     counts = batch_counts(data_cfg, list(sources_cfg))
     transform = TopDownTransform(pipeline, train=True)
-    datasets = [(name, build_source(spec, transform, name)) for name, spec in sources_cfg.items() if counts.get(name, 0) > 0]
+    datasets = [
+        (name, build_source(spec, transform, name)) for name, spec in sources_cfg.items() if counts.get(name, 0) > 0
+    ]
     mixed = MixedDataset(datasets, skip_bad=bool(data_cfg.get("skip_bad", False)))
     sampler = MixedBatchSampler(
-        mixed.sizes, {n: counts[n] for n in mixed.names}, seed=seed, start=start_micro,
-        rank=rank, world_size=world_size, accumulation=accumulation,
+        mixed.sizes,
+        {n: counts[n] for n in mixed.names},
+        seed=seed,
+        start=start_micro,
+        rank=rank,
+        world_size=world_size,
+        accumulation=accumulation,
     )
     return mixed, sampler
 

@@ -43,8 +43,9 @@ class MiniRGBDDataset(RecordDataset):
     """Every ``frame_step``-th frame of the chosen sequences, keypoints converted to COCO17.
 
     The box is the silhouette's (``fg_mask``) when the mask exists, otherwise the joints'. Depth is
-    read in metres; normals are computed from depth and the intrinsics. Joints outside the image (size from ``intrinsics.json``,
-    default 640×480) get visibility 0; COCO17 keypoints without a MINI-RGBD counterpart (eyes, ears) are unlabelled.
+    read in metres; normals are computed from depth and the intrinsics. Joints outside the image (size
+    from ``intrinsics.json``, default 640×480) get visibility 0; COCO17 keypoints without a MINI-RGBD
+    counterpart (eyes, ears) are unlabelled.
     """
 
     def __init__(

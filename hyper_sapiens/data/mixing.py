@@ -156,8 +156,12 @@ class MixedDataset(Dataset):
     were skipped for it) so the trainer can count and log them; the error itself is logged.
     """
 
-    def __init__(self, sources: Mapping[str, Dataset] | Sequence[tuple[str, Dataset]], skip_bad: bool = False,
-                 max_skips: int = 16) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, Dataset] | Sequence[tuple[str, Dataset]],
+        skip_bad: bool = False,
+        max_skips: int = 16,
+    ) -> None:
         items = list(sources.items()) if isinstance(sources, Mapping) else list(sources)
         self.names = [name for name, _ in items]
         self.sources = [ds for _, ds in items]

@@ -4,8 +4,8 @@ The image, keypoints, depth, normals and masks of a sample go through the *same*
 (mmpose's ``get_udp_warp_matrix``), with the horizontal flip folded into it, so they stay consistent:
 
 * image: bilinear; depth and normals: bilinear where all four source pixels are valid, nearest
-  elsewhere (never averaged across invalid pixels; 0 stays invalid); normals are renormalised, then their (x, y) components are rotated (and x negated under a flip) with the
-  image; masks: nearest.
+  elsewhere (never averaged across invalid pixels; 0 stays invalid); normals are renormalised, then
+  their (x, y) components are rotated (and x negated under a flip) with the image; masks: nearest.
 * the camera ``(fx, fy, cx, cy)`` is carried into the crop so normals can be recomputed from the
   warped depth (a rotation of the image is a rotation of the camera frame about its optical axis).
 
@@ -115,8 +115,9 @@ def _warp_nearest(array: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) 
     return cv2.warpAffine(array, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def _warp_valid_aware(array: np.ndarray, valid: np.ndarray, matrix: np.ndarray, size: tuple[int, int]
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def _warp_valid_aware(
+    array: np.ndarray, valid: np.ndarray, matrix: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear where all four source taps are valid, nearest elsewhere; never mixes in invalid pixels.
 
     Args: ``array (H, W[, C])`` float32, ``valid (H, W)`` bool. Returns the warped array and validity.

@@ -44,8 +44,9 @@ def fix_aspect_ratio(scale: np.ndarray, aspect_ratio: float) -> np.ndarray:
     return np.where((w > h * ar)[..., None], np.stack([w, w / ar], -1), np.stack([h * ar, h], -1)).astype(np.float32)
 
 
-def get_udp_warp_matrix(center: Sequence[float], scale: Sequence[float], rot: float,
-                        output_size: tuple[int, int]) -> np.ndarray:
+def get_udp_warp_matrix(
+    center: Sequence[float], scale: Sequence[float], rot: float, output_size: tuple[int, int]
+) -> np.ndarray:
     """The ``(2, 3)`` float32 UDP affine (Huang et al. 2020) mapping image pixels to crop pixels.
 
     The box centre lands on ``((w-1)/2, (h-1)/2)``; ``rot`` is in degrees, with mmpose's sign (its UDP and
@@ -58,18 +59,38 @@ def get_udp_warp_matrix(center: Sequence[float], scale: Sequence[float], rot: fl
     cos, sin = np.cos(theta), np.sin(theta)
     sx, sy = (w - 1.0) / sw, (h - 1.0) / sh
     return np.array(
-        [[cos * sx, -sin * sx, sx * (-cx * cos + cy * sin + 0.5 * sw)],
-         [sin * sy, cos * sy, sy * (-cx * sin - cy * cos + 0.5 * sh)]], dtype=np.float32)
+        [
+            [cos * sx, -sin * sx, sx * (-cx * cos + cy * sin + 0.5 * sw)],
+            [sin * sy, cos * sy, sy * (-cx * sin - cy * cos + 0.5 * sh)],
+        ],
+        dtype=np.float32,
+    )
 
 
-def warp_image(image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int],
-               interpolation: int = cv2.INTER_LINEAR, border_value: float = 0) -> np.ndarray:
+def warp_image(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    output_size: tuple[int, int],
+    interpolation: int = cv2.INTER_LINEAR,
+    border_value: float = 0,
+) -> np.ndarray:
     """Warp ``(H, W[, C])`` to ``(h, w[, C])`` with ``cv2.warpAffine`` (constant border); any channel count."""
     if image.ndim == 3 and image.shape[2] > 4:
-        return np.stack([warp_image(image[..., c], matrix, output_size, interpolation, border_value)
-                         for c in range(image.shape[2])], axis=2)
-    return cv2.warpAffine(image, np.asarray(matrix, np.float32), tuple(output_size), flags=interpolation,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+        return np.stack(
+            [
+                warp_image(image[..., c], matrix, output_size, interpolation, border_value)
+                for c in range(image.shape[2])
+            ],
+            axis=2,
+        )
+    return cv2.warpAffine(
+        image,
+        np.asarray(matrix, np.float32),
+        tuple(output_size),
+        flags=interpolation,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border_value,
+    )
 
 
 def warp_keypoints(keypoints: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -97,25 +118,38 @@ def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray, inp
     """
     points = np.asarray(points, np.float64)
     size = np.asarray(input_size, np.float64)
-    return points / size * np.asarray(scale, np.float64) + np.asarray(center, np.float64) - 0.5 * np.asarray(scale, np.float64)
+    return (
+        points / size * np.asarray(scale, np.float64)
+        + np.asarray(center, np.float64)
+        - 0.5 * np.asarray(scale, np.float64)
+    )
 
 
-def heatmap_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray, heatmap_size: tuple[int, int]) -> np.ndarray:
+def heatmap_to_image(
+    points: np.ndarray, center: np.ndarray, scale: np.ndarray, heatmap_size: tuple[int, int]
+) -> np.ndarray:
     """Heatmap pixels → image pixels for UDP: ``p / (W-1, H-1) * s + c - s/2``."""
     size = np.asarray(heatmap_size, np.float64) - 1.0
     points = np.asarray(points, np.float64)
-    return points / size * np.asarray(scale, np.float64) + np.asarray(center, np.float64) - 0.5 * np.asarray(scale, np.float64)
+    return (
+        points / size * np.asarray(scale, np.float64)
+        + np.asarray(center, np.float64)
+        - 0.5 * np.asarray(scale, np.float64)
+    )
 
 
-def flip_keypoints_horizontal(keypoints: np.ndarray, visible: np.ndarray, image_width: int,
-                              flip_indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def flip_keypoints_horizontal(
+    keypoints: np.ndarray, visible: np.ndarray, image_width: int, flip_indices: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """mmpose ``RandomFlip`` on ``(..., K, 2)`` points and ``(..., K)`` visibility: ``x' = W - 1 - x``, swap sides."""
     keypoints = np.asarray(keypoints)
     visible = np.asarray(visible)
     idx = list(flip_indices)
     if keypoints.shape[-2] != len(idx) or visible.shape != keypoints.shape[:-1]:
-        raise ValueError(f"flip_keypoints_horizontal: keypoints {keypoints.shape} / visible {visible.shape} "
-                         f"do not match {len(idx)} flip indices")
+        raise ValueError(
+            f"flip_keypoints_horizontal: keypoints {keypoints.shape} / visible {visible.shape} "
+            f"do not match {len(idx)} flip indices"
+        )
     out = keypoints[..., idx, :].copy()
     out[..., 0] = image_width - 1 - out[..., 0]
     return out, visible[..., idx].copy()

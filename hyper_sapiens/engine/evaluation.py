@@ -18,8 +18,9 @@ def bbox_norm(bbox: np.ndarray) -> np.ndarray:
     return np.tile(size, (1, 2)).astype(np.float64)
 
 
-def evaluate_predictions(preds: dict[str, Any], subset: str | list | None = "all",
-                         groups: bool = True) -> dict[str, Any]:
+def evaluate_predictions(
+    preds: dict[str, Any], subset: str | list | None = "all", groups: bool = True
+) -> dict[str, Any]:
     """PCK@0.05 (bbox-normalised) with per-joint values, the PCK curve, its AUC, EPE and G-Error.
 
     ``pck_auc`` is the mean of the bbox-normalised PCK over the 20 thresholds 0.01 … 0.2 (the area under

@@ -26,8 +26,9 @@ def flip_heatmaps_back(heatmaps: torch.Tensor, flip_indices: Iterable[int] = COC
 
 
 @torch.no_grad()
-def predict_heatmaps(model: nn.Module, images: torch.Tensor, device: torch.device, flip_test: bool = True,
-                     amp: bool = True) -> dict[str, torch.Tensor]:
+def predict_heatmaps(
+    model: nn.Module, images: torch.Tensor, device: torch.device, flip_test: bool = True, amp: bool = True
+) -> dict[str, torch.Tensor]:
     """Run the model on uint8 crops ``(B, 3, h, w)``; returns its outputs (heatmaps averaged with the flipped pass)."""
     x = normalize_images(images, device)
     with autocast_for(device, enabled=amp):
@@ -39,8 +40,9 @@ def predict_heatmaps(model: nn.Module, images: torch.Tensor, device: torch.devic
     return {k: v.float() for k, v in out.items()}
 
 
-def decode_to_image(codec: UDPHeatmap, heatmaps: torch.Tensor, center: torch.Tensor, scale: torch.Tensor
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode_to_image(
+    codec: UDPHeatmap, heatmaps: torch.Tensor, center: torch.Tensor, scale: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode ``(B, K, H, W)`` heatmaps (DARK-UDP) and map the points to image pixels (mmpose back-projection).
 
     Returns ``(image keypoints (B, K, 2), scores (B, K), crop keypoints (B, K, 2))``.
@@ -48,13 +50,22 @@ def decode_to_image(codec: UDPHeatmap, heatmaps: torch.Tensor, center: torch.Ten
     kpts, scores = codec.batch_decode(heatmaps)
     kpts = kpts.detach().cpu().numpy() if isinstance(kpts, torch.Tensor) else np.asarray(kpts)
     scores = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
-    image_kpts = crop_to_image(kpts, center.cpu().numpy()[:, None, :], scale.cpu().numpy()[:, None, :], codec.input_size)
+    image_kpts = crop_to_image(
+        kpts, center.cpu().numpy()[:, None, :], scale.cpu().numpy()[:, None, :], codec.input_size
+    )
     return np.asarray(image_kpts, np.float32), scores.astype(np.float32), kpts.astype(np.float32)
 
 
-def run_inference(model: nn.Module, loader: Iterable[Mapping[str, Any]], codec: UDPHeatmap, device: torch.device,
-                  flip_test: bool = True, amp: bool = True, progress: Any = None,
-                  keep_heatmaps: bool = False) -> dict[str, Any]:
+def run_inference(
+    model: nn.Module,
+    loader: Iterable[Mapping[str, Any]],
+    codec: UDPHeatmap,
+    device: torch.device,
+    flip_test: bool = True,
+    amp: bool = True,
+    progress: Any = None,
+    keep_heatmaps: bool = False,
+) -> dict[str, Any]:
     """Predict every sample of an evaluation loader.
 
     Returns numpy arrays stacked over samples: ``keypoints`` ``(N, K, 2)`` and ``scores`` ``(N, K)`` in image
@@ -64,8 +75,17 @@ def run_inference(model: nn.Module, loader: Iterable[Mapping[str, Any]], codec: 
     """
     was_training = model.training
     model.eval()
-    fields = ("image_keypoints", "image_visible", "has_keypoints", "bbox", "bbox_score", "center", "scale",
-              "image_id", "instance_id")
+    fields = (
+        "image_keypoints",
+        "image_visible",
+        "has_keypoints",
+        "bbox",
+        "bbox_score",
+        "center",
+        "scale",
+        "image_id",
+        "instance_id",
+    )
     acc: dict[str, list] = {k: [] for k in (*fields, "keypoints", "scores", "crop_keypoints", "group")}
     if keep_heatmaps:
         acc["heatmaps"] = []

@@ -77,8 +77,14 @@ class TrainingObjective:
         device: where the prior lives.
     """
 
-    def __init__(self, loss_cfg: Mapping[str, Any], input_size: tuple[int, int], depth_size: tuple[int, int] | None,
-                 total_steps: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        loss_cfg: Mapping[str, Any],
+        input_size: tuple[int, int],
+        depth_size: tuple[int, int] | None,
+        total_steps: int,
+        device: torch.device,
+    ) -> None:
         self.cfg = {k: _spec(loss_cfg, k) for k in loss_cfg}
         known = {"pose", "coord", "syn_pose_scale", "depth", "normal", "geo", "bone", "sds"}
         unknown = sorted(set(self.cfg) - known)
@@ -112,7 +118,9 @@ class TrainingObjective:
     def weights_at(self, step: int) -> dict[str, float]:
         """Each term's weight at ``step``."""
         pose = self.cfg.get("pose", {"weight": 1.0})
-        syn_scale = term_weight(self.cfg["syn_pose_scale"], step, self.total_steps) if "syn_pose_scale" in self.cfg else 1.0
+        syn_scale = (
+            term_weight(self.cfg["syn_pose_scale"], step, self.total_steps) if "syn_pose_scale" in self.cfg else 1.0
+        )
         w_pose = term_weight(pose, step, self.total_steps)
         out = {"pose_syn": w_pose * syn_scale, "pose_real": w_pose}
         out["coord"] = term_weight(self.cfg["coord"], step, self.total_steps) if "coord" in self.cfg else 0.0
@@ -126,8 +134,9 @@ class TrainingObjective:
         coords, confidence = soft_argmax(heatmaps.float(), beta=beta)
         return coords, confidence.clamp(0.0, 1.0)
 
-    def __call__(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
-                 step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(
+        self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], step: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         weights = self.weights_at(step)
         ref = next(iter(outputs.values()))
         zero = ref.sum() * 0.0
@@ -147,7 +156,9 @@ class TrainingObjective:
             mask = batch["depth_mask"] & _domain_mask(batch, cfg.get("domains", ["syn"]))[:, None, None, None]
             kind = cfg.get("kind", "silog")
             if kind == "silog":
-                terms["depth"] = silog_loss(depth, batch["depth"], mask, variance_focus=float(cfg.get("variance_focus", 0.85)))
+                terms["depth"] = silog_loss(
+                    depth, batch["depth"], mask, variance_focus=float(cfg.get("variance_focus", 0.85))
+                )
             elif kind == "ssi":
                 terms["depth"] = ssi_loss(depth, batch["depth"], mask)
             else:

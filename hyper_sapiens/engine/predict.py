@@ -32,9 +32,18 @@ def whole_image_dataset(image_dir: Path, transform) -> RecordDataset:
             raise DataFileError(f"cannot decode image {path}: the file is corrupt or not an image")
         h, w = img.shape[:2]
         image_id = int(path.stem) if path.stem.isdigit() else i
-        records.append(InstanceRecord(image_path=str(path), bbox=np.array([0, 0, w - 1, h - 1], np.float32),
-                                      keypoints=np.zeros((k, 2), np.float32), visible=np.zeros(k, np.float32),
-                                      has_keypoints=False, domain="real", image_id=image_id, group=image_dir.name))
+        records.append(
+            InstanceRecord(
+                image_path=str(path),
+                bbox=np.array([0, 0, w - 1, h - 1], np.float32),
+                keypoints=np.zeros((k, 2), np.float32),
+                visible=np.zeros(k, np.float32),
+                has_keypoints=False,
+                domain="real",
+                image_id=image_id,
+                group=image_dir.name,
+            )
+        )
     return RecordDataset(records, transform, name=f"images:{image_dir.name}")
 
 
@@ -49,14 +58,19 @@ def predictions_to_results(preds: dict[str, Any], dataset: RecordDataset) -> lis
         above = sc[sc > 0.2]
         inst = float(above.mean()) if above.size else 0.0
         rec = dataset.records[i]
-        results.append({
-            "image_id": int(preds["image_id"][i]),
-            "category_id": 1,
-            "keypoints": [round(float(v), 3) for v in np.concatenate([kp, sc[:, None]], axis=1).reshape(-1)],
-            "score": round(float(preds["bbox_score"][i]) * inst, 5),
-            "bbox": [round(float(v), 2) for v in (rec.bbox[0], rec.bbox[1], rec.bbox[2] - rec.bbox[0], rec.bbox[3] - rec.bbox[1])],
-            "file_name": Path(rec.image_path).name,
-        })
+        results.append(
+            {
+                "image_id": int(preds["image_id"][i]),
+                "category_id": 1,
+                "keypoints": [round(float(v), 3) for v in np.concatenate([kp, sc[:, None]], axis=1).reshape(-1)],
+                "score": round(float(preds["bbox_score"][i]) * inst, 5),
+                "bbox": [
+                    round(float(v), 2)
+                    for v in (rec.bbox[0], rec.bbox[1], rec.bbox[2] - rec.bbox[0], rec.bbox[3] - rec.bbox[1])
+                ],
+                "file_name": Path(rec.image_path).name,
+            }
+        )
     return results
 
 
@@ -99,13 +113,18 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.checkpoint).to(device)
         input_size = tuple(model.config["input_size"])
         sizes = map_sizes_for(input_size, model.output_strides)
-        pipe = PipelineConfig(input_size=input_size, heatmap_size=sizes["heatmap"], depth_size=sizes.get("depth"),
-                              normal_size=sizes.get("normal"))
+        pipe = PipelineConfig(
+            input_size=input_size,
+            heatmap_size=sizes["heatmap"],
+            depth_size=sizes.get("depth"),
+            normal_size=sizes.get("normal"),
+        )
         transform = TopDownTransform(pipe, train=False)
         image_dir = Path(args.images)
         if args.detections:
-            dataset = UnlabeledTopDownDataset(image_dir, args.detections, transform, images_json=args.images_json,
-                                              score_thr=args.score_thr)
+            dataset = UnlabeledTopDownDataset(
+                image_dir, args.detections, transform, images_json=args.images_json, score_thr=args.score_thr
+            )
         else:
             dataset = whole_image_dataset(image_dir, transform)
         if len(dataset) == 0:
@@ -115,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
         from tqdm.auto import tqdm
 
         with tqdm(total=len(dataset), desc="predict", unit="inst", dynamic_ncols=True) as bar:
-            preds = run_inference(model, loader, codec, device, flip_test=not args.no_flip_test,
-                                  amp=device.type == "cuda", progress=bar)
+            preds = run_inference(
+                model, loader, codec, device, flip_test=not args.no_flip_test, amp=device.type == "cuda", progress=bar
+            )
     except (FileNotFoundError, DataFileError, ValueError) as err:
         print(f"predict: error: {err}", file=sys.stderr)
         return 2

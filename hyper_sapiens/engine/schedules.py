@@ -7,8 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def lr_factor(step: int, total_steps: int, schedule: str = "cosine", warmup_steps: int = 0,
-              min_ratio: float = 0.0, milestones: tuple[int, ...] = (), gamma: float = 0.1) -> float:
+def lr_factor(
+    step: int,
+    total_steps: int,
+    schedule: str = "cosine",
+    warmup_steps: int = 0,
+    min_ratio: float = 0.0,
+    milestones: tuple[int, ...] = (),
+    gamma: float = 0.1,
+) -> float:
     """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
 
     Linear warm-up from ``1/warmup`` over ``warmup_steps``, then ``cosine`` (to ``min_ratio`` at the

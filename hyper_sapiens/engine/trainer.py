@@ -98,27 +98,43 @@ class Trainer:
         self.unfreeze = self._unfreeze_schedule()
         self.optimizer = self._optimizer()
         ema_cfg = _get(cfg, "optim.ema", {}) or {}
-        self.ema = (ModelEMA(self.model, decay=float(ema_cfg.get("decay", 0.999)),
-                             warmup_steps=int(ema_cfg.get("warmup_steps", 100)))
-                    if ema_cfg.get("enabled", True) else None)
+        self.ema = (
+            ModelEMA(
+                self.model, decay=float(ema_cfg.get("decay", 0.999)), warmup_steps=int(ema_cfg.get("warmup_steps", 100))
+            )
+            if ema_cfg.get("enabled", True)
+            else None
+        )
 
         input_size = tuple(cfg.model.input_size)
         self.map_sizes = map_sizes_for(input_size, self.model.output_strides)
         self.pipeline = pipeline_config(cfg.data, self.map_sizes)
         if tuple(self.pipeline.input_size) != input_size:
-            raise ValueError(f"data.pipeline.input_size {self.pipeline.input_size} differs from model.input_size "
-                             f"{input_size}; set one of them only")
-        self.codec = UDPHeatmap(input_size=input_size, heatmap_size=self.pipeline.heatmap_size, sigma=self.pipeline.sigma)
-        self.objective = TrainingObjective(_get(cfg, "loss", {}), input_size, self.map_sizes.get("depth"),
-                                           self.total_steps, self.device)
+            raise ValueError(
+                f"data.pipeline.input_size {self.pipeline.input_size} differs from model.input_size "
+                f"{input_size}; set one of them only"
+            )
+        self.codec = UDPHeatmap(
+            input_size=input_size, heatmap_size=self.pipeline.heatmap_size, sigma=self.pipeline.sigma
+        )
+        self.objective = TrainingObjective(
+            _get(cfg, "loss", {}), input_size, self.map_sizes.get("depth"), self.total_steps, self.device
+        )
         if resume:
             self._load_state(self.run_dir / "last.ckpt")
         # Data last: a missing path fails before any training, and the sampler starts at the resumed step.
         self.dataset, self.sampler = build_training_data(
-            cfg.data, self.pipeline, seed=self.seed, start_micro=self.step * self.accumulation,
-            rank=self.dist.rank, world_size=self.dist.world_size, accumulation=self.accumulation)
-        self.loader = make_loader(self.dataset, self.sampler, workers=int(_get(cfg, "data.workers", 0)),
-                                  device=self.device)
+            cfg.data,
+            self.pipeline,
+            seed=self.seed,
+            start_micro=self.step * self.accumulation,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            accumulation=self.accumulation,
+        )
+        self.loader = make_loader(
+            self.dataset, self.sampler, workers=int(_get(cfg, "data.workers", 0)), device=self.device
+        )
         val_spec = _get(cfg, "data.val", None)
         self.val_dataset = build_eval_dataset(val_spec, self.pipeline) if val_spec is not None else None
         self.ddp = self._wrap()
@@ -150,9 +166,13 @@ class Trainer:
 
     def _optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optim
-        groups = layer_decay_param_groups(self.model, lr=float(o.lr), weight_decay=float(_get(self.cfg, "optim.weight_decay", 0.05)),
-                                          layer_decay_rate=float(_get(self.cfg, "optim.layer_decay", 1.0)),
-                                          include_frozen=True)
+        groups = layer_decay_param_groups(
+            self.model,
+            lr=float(o.lr),
+            weight_decay=float(_get(self.cfg, "optim.weight_decay", 0.05)),
+            layer_decay_rate=float(_get(self.cfg, "optim.layer_decay", 1.0)),
+            include_frozen=True,
+        )
         betas = tuple(_get(self.cfg, "optim.betas", [0.9, 0.999]))
         return torch.optim.AdamW(groups, lr=float(o.lr), betas=betas)
 
@@ -178,9 +198,14 @@ class Trainer:
 
     def _load_state(self, path: Path) -> None:
         state = load_trainer_state(path, map_location=self.device)
-        if int(state.get("seed", self.seed)) != self.seed or int(state.get("total_steps", self.total_steps)) != self.total_steps:
-            raise ValueError(f"{path}: written with run.seed={state.get('seed')} run.steps={state.get('total_steps')}, "
-                             f"but the config says {self.seed} / {self.total_steps}; resume needs the same run")
+        if (
+            int(state.get("seed", self.seed)) != self.seed
+            or int(state.get("total_steps", self.total_steps)) != self.total_steps
+        ):
+            raise ValueError(
+                f"{path}: written with run.seed={state.get('seed')} run.steps={state.get('total_steps')}, "
+                f"but the config says {self.seed} / {self.total_steps}; resume needs the same run"
+            )
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as err:
@@ -215,27 +240,43 @@ class Trainer:
         """PCK@0.05 (bbox-normalised, COCO17 labelled points) of the EMA/model on ``data.val``."""
         if self.val_dataset is None:
             return None
-        loader = make_loader(self.val_dataset, batch_size=int(_get(self.cfg, "data.val_batch_size", 32)),
-                             workers=int(_get(self.cfg, "data.workers", 0)), device=self.device)
-        preds = run_inference(self.eval_model(), loader, self.codec, self.device,
-                              flip_test=bool(_get(self.cfg, "run.flip_test", True)), amp=self.amp)
+        loader = make_loader(
+            self.val_dataset,
+            batch_size=int(_get(self.cfg, "data.val_batch_size", 32)),
+            workers=int(_get(self.cfg, "data.workers", 0)),
+            device=self.device,
+        )
+        preds = run_inference(
+            self.eval_model(),
+            loader,
+            self.codec,
+            self.device,
+            flip_test=bool(_get(self.cfg, "run.flip_test", True)),
+            amp=self.amp,
+        )
         return evaluate_predictions(preds, subset=_get(self.cfg, "eval.keypoints", "all"))
 
     # ------------------------------------------------------------------ training
     def _set_lr(self) -> float:
         o = self.cfg.optim
-        factor = lr_factor(self.step, self.total_steps, schedule=str(_get(self.cfg, "optim.schedule", "cosine")),
-                           warmup_steps=int(_get(self.cfg, "optim.warmup_steps", 0)),
-                           min_ratio=float(_get(self.cfg, "optim.min_lr_ratio", 0.0)),
-                           milestones=tuple(_get(self.cfg, "optim.milestones", [])),
-                           gamma=float(_get(self.cfg, "optim.gamma", 0.1)))
+        factor = lr_factor(
+            self.step,
+            self.total_steps,
+            schedule=str(_get(self.cfg, "optim.schedule", "cosine")),
+            warmup_steps=int(_get(self.cfg, "optim.warmup_steps", 0)),
+            min_ratio=float(_get(self.cfg, "optim.min_lr_ratio", 0.0)),
+            milestones=tuple(_get(self.cfg, "optim.milestones", [])),
+            gamma=float(_get(self.cfg, "optim.gamma", 0.1)),
+        )
         lr = float(o.lr) * factor
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        return {k: (v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+        return {
+            k: (v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
+        }
 
     def train_step(self, data_iter) -> dict[str, Any]:
         """One optimiser step (``accumulation`` micro-batches); returns the logged values."""
@@ -281,16 +322,24 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
             grad_norm = float(norm)
             finite = all_true(math.isfinite(grad_norm), self.dist)
-        record: dict[str, Any] = {"step": self.step + 1, "lr": lr, "grad_norm": grad_norm,
-                                  "data_wait_s": wait, "samples": samples * self.dist.world_size,
-                                  "syn_samples": int(domains[0]), "real_samples": int(domains[1])}
+        record: dict[str, Any] = {
+            "step": self.step + 1,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "data_wait_s": wait,
+            "samples": samples * self.dist.world_size,
+            "syn_samples": int(domains[0]),
+            "real_samples": int(domains[1]),
+        }
         if finite:
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update(self.model)
             self.bad_streak = 0
             names = sorted(sums)
-            values = all_reduce_mean(torch.stack([torch.as_tensor(sums[k], device=self.device) for k in names]), self.dist)
+            values = all_reduce_mean(
+                torch.stack([torch.as_tensor(sums[k], device=self.device) for k in names]), self.dist
+            )
             record.update({k: float(v) for k, v in zip(names, values.tolist(), strict=True)})
             record["weights"] = self.objective.weights_at(self.step)
         else:
@@ -299,11 +348,14 @@ class Trainer:
             self.bad_total += 1
             record["skipped_nonfinite"] = True
             limit = int(_get(self.cfg, "run.max_nonfinite_steps", 5))
-            log.warning("step %d: non-finite loss or gradient, step skipped (%d in a row)", self.step + 1, self.bad_streak)
+            log.warning(
+                "step %d: non-finite loss or gradient, step skipped (%d in a row)", self.step + 1, self.bad_streak
+            )
             if self.bad_streak >= limit:
                 raise NonFiniteLossError(
                     f"stopped at step {self.step + 1}: {self.bad_streak} non-finite losses in a row "
-                    f"(run.max_nonfinite_steps={limit}); lower optim.lr, check the data, or resume from last.ckpt")
+                    f"(run.max_nonfinite_steps={limit}); lower optim.lr, check the data, or resume from last.ckpt"
+                )
         self.step += 1
         return record
 
@@ -318,8 +370,13 @@ class Trainer:
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {self.run_dir.name}", unit="step",
-                       dynamic_ncols=True)
+            bar = tqdm(
+                total=self.total_steps,
+                initial=self.step,
+                desc=f"train {self.run_dir.name}",
+                unit="step",
+                dynamic_ncols=True,
+            )
         data_iter = iter(self.loader)
         started = time.perf_counter()
         window_t, window_samples = time.perf_counter(), 0
@@ -354,9 +411,15 @@ class Trainer:
             if not (self.run_dir / "best.safetensors").exists():
                 save_weights(self.eval_model(), self.run_dir / "best.safetensors")
         barrier(self.dist)
-        return {"step": self.step, "best": self.best, "last_eval": last_eval, "run_dir": str(self.run_dir),
-                "bad_samples": self.bad_samples, "nonfinite_steps": self.bad_total,
-                "time_s": time.perf_counter() - started}
+        return {
+            "step": self.step,
+            "best": self.best,
+            "last_eval": last_eval,
+            "run_dir": str(self.run_dir),
+            "bad_samples": self.bad_samples,
+            "nonfinite_steps": self.bad_total,
+            "time_s": time.perf_counter() - started,
+        }
 
     def _evaluate_and_keep_best(self) -> dict[str, Any] | None:
         result = None
@@ -367,8 +430,11 @@ class Trainer:
                 self._log({"step": self.step, "eval": {k: v for k, v in result.items() if not isinstance(v, dict)}})
                 if self.best["metric"] is None or metric > self.best["metric"]:
                     self.best = {"metric": metric, "step": self.step}
-                    save_weights(self.eval_model(), self.run_dir / "best.safetensors",
-                                 extra_metadata={"step": str(self.step), "pck@0.05": f"{metric:.6f}"})
+                    save_weights(
+                        self.eval_model(),
+                        self.run_dir / "best.safetensors",
+                        extra_metadata={"step": str(self.step), "pck@0.05": f"{metric:.6f}"},
+                    )
         barrier(self.dist)
         return result
 

@@ -15,7 +15,20 @@ from .pck import (
 )
 
 __all__ = [
-    "CocoKeypointEvaluator", "bbox_pck", "bone_lengths", "g_error", "ground_truth_as_results", "keypoint_auc",
-    "keypoint_epe", "keypoint_nme", "oks_iou", "oks_nms", "pck_accuracy", "pck_curve", "pose_pck_accuracy",
-    "rescore", "topdown_to_coco_results", "torso_size",
+    "CocoKeypointEvaluator",
+    "bbox_pck",
+    "bone_lengths",
+    "g_error",
+    "ground_truth_as_results",
+    "keypoint_auc",
+    "keypoint_epe",
+    "keypoint_nme",
+    "oks_iou",
+    "oks_nms",
+    "pck_accuracy",
+    "pck_curve",
+    "pose_pck_accuracy",
+    "rescore",
+    "topdown_to_coco_results",
+    "torso_size",
 ]

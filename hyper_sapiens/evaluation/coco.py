@@ -29,8 +29,13 @@ def oks_iou(g: np.ndarray, d: np.ndarray, area_g: float, area_d: np.ndarray, sig
     return np.exp(-e).mean(axis=1)
 
 
-def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, thr: float = 0.9,
-            sigmas: Sequence[float] = COCO17.sigmas) -> list[int]:
+def oks_nms(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    areas: np.ndarray,
+    thr: float = 0.9,
+    sigmas: Sequence[float] = COCO17.sigmas,
+) -> list[int]:
     """Greedy OKS-NMS: indices kept, highest score first; drops poses with OKS > ``thr`` to a kept one."""
     order = np.argsort(np.asarray(scores))[::-1]
     keep: list[int] = []
@@ -52,10 +57,18 @@ def rescore(keypoint_scores: np.ndarray, bbox_scores: np.ndarray, score_thr: flo
     return np.asarray(bbox_scores, dtype=np.float64) * mean
 
 
-def topdown_to_coco_results(image_ids: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, bbox_scores: np.ndarray,
-                            areas: np.ndarray, category_id: int = 1, score_thr: float = 0.2, nms_thr: float | None = 0.9,
-                            rescore_instances: bool = True,
-                            sigmas: Sequence[float] = COCO17.sigmas) -> list[dict[str, Any]]:
+def topdown_to_coco_results(
+    image_ids: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    bbox_scores: np.ndarray,
+    areas: np.ndarray,
+    category_id: int = 1,
+    score_thr: float = 0.2,
+    nms_thr: float | None = 0.9,
+    rescore_instances: bool = True,
+    sigmas: Sequence[float] = COCO17.sigmas,
+) -> list[dict[str, Any]]:
     """Top-down predictions → COCO keypoint results, rescored and OKS-NMS'd per image.
 
     Args: ``image_ids (N,)``, ``keypoints (N, K, 2)`` image pixels, ``scores (N, K)``, ``bbox_scores (N,)``,
@@ -75,12 +88,20 @@ def topdown_to_coco_results(image_ids: np.ndarray, keypoints: np.ndarray, scores
     results = []
     for img in dict.fromkeys(image_ids.tolist()):
         idx = np.where(image_ids == img)[0]
-        keep = oks_nms(keypoints[idx], inst[idx], areas[idx], nms_thr, sigmas) if nms_thr is not None else range(len(idx))
+        keep = (
+            oks_nms(keypoints[idx], inst[idx], areas[idx], nms_thr, sigmas) if nms_thr is not None else range(len(idx))
+        )
         for j in keep:
             i = idx[j]
             kp = np.concatenate([keypoints[i], scores[i][:, None]], axis=1)
-            results.append({"image_id": int(img), "category_id": category_id,
-                            "keypoints": kp.reshape(-1).tolist(), "score": float(inst[i])})
+            results.append(
+                {
+                    "image_id": int(img),
+                    "category_id": category_id,
+                    "keypoints": kp.reshape(-1).tolist(),
+                    "score": float(inst[i]),
+                }
+            )
     return results
 
 
@@ -89,15 +110,23 @@ def ground_truth_as_results(coco: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for ann in coco["annotations"]:
         if ann.get("num_keypoints", 0) > 0 and not ann.get("iscrowd", 0):
-            out.append({"image_id": ann["image_id"], "category_id": ann.get("category_id", 1),
-                        "keypoints": list(map(float, ann["keypoints"])), "score": 1.0})
+            out.append(
+                {
+                    "image_id": ann["image_id"],
+                    "category_id": ann.get("category_id", 1),
+                    "keypoints": list(map(float, ann["keypoints"])),
+                    "score": 1.0,
+                }
+            )
     return out
 
 
 class CocoKeypointEvaluator:
     """pycocotools ``COCOeval(iouType='keypoints')`` on a ground-truth file (path) or a loaded COCO dict."""
 
-    def __init__(self, ann_file: str | os.PathLike | Mapping[str, Any], sigmas: Sequence[float] = COCO17.sigmas) -> None:
+    def __init__(
+        self, ann_file: str | os.PathLike | Mapping[str, Any], sigmas: Sequence[float] = COCO17.sigmas
+    ) -> None:
         from pycocotools.coco import COCO
 
         from ..data.io import read_json

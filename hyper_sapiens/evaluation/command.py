@@ -39,13 +39,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         model = load_model(args.checkpoint)
-        metrics = evaluate_checkpoint(model, cfg, out, pick_device(args.device), progress=not args.no_progress,
-                                      title=f"evaluation of {Path(args.checkpoint).name}")
+        metrics = evaluate_checkpoint(
+            model,
+            cfg,
+            out,
+            pick_device(args.device),
+            progress=not args.no_progress,
+            title=f"evaluation of {Path(args.checkpoint).name}",
+        )
     except (FileNotFoundError, DataFileError, ValueError) as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2
     coco = "n/a" if metrics["coco_ap"] is None else f"{metrics['coco_ap']:.4f}"
-    print(f"PCK@0.05 {metrics['pck@0.05']:.4f}  AUC {metrics['pck_auc']:.4f}  EPE {metrics['epe']:.2f}px  "
-          f"G-Error {metrics['g_error']:.5f}  COCO AP {coco}  ({metrics['num_instances']} instances)")
+    print(
+        f"PCK@0.05 {metrics['pck@0.05']:.4f}  AUC {metrics['pck_auc']:.4f}  EPE {metrics['epe']:.2f}px  "
+        f"G-Error {metrics['g_error']:.5f}  COCO AP {coco}  ({metrics['num_instances']} instances)"
+    )
     print(f"wrote {out / 'metrics.json'} and {out / 'report.md'}")
     return 0

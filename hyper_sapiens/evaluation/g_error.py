@@ -25,19 +25,24 @@ from ..keypoints import COCO17, COCO17_LIMB_NAMES, COCO17_LIMBS
 def torso_size(keypoints: np.ndarray, visible: np.ndarray, layout=COCO17) -> tuple[np.ndarray, np.ndarray]:
     """``(N,)`` mean of the two shoulder-hip distances, and whether it is valid."""
     ls, rs, lh, rh = (layout.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
-    size = 0.5 * (np.linalg.norm(keypoints[:, ls] - keypoints[:, lh], axis=-1)
-                  + np.linalg.norm(keypoints[:, rs] - keypoints[:, rh], axis=-1))
+    size = 0.5 * (
+        np.linalg.norm(keypoints[:, ls] - keypoints[:, lh], axis=-1)
+        + np.linalg.norm(keypoints[:, rs] - keypoints[:, rh], axis=-1)
+    )
     ok = (visible[:, [ls, rs, lh, rh]] > 0).all(axis=1) & (size > 0)
     return size, ok
 
 
-def bone_lengths(keypoints: np.ndarray, visible: np.ndarray,
-                 bones: Sequence[tuple[int, int]] = COCO17_LIMBS) -> np.ndarray:
+def bone_lengths(
+    keypoints: np.ndarray, visible: np.ndarray, bones: Sequence[tuple[int, int]] = COCO17_LIMBS
+) -> np.ndarray:
     """``(N, B)`` bone lengths (same unit as the keypoints), NaN where an end point is not visible."""
     keypoints = np.asarray(keypoints, dtype=np.float64)
     visible = np.asarray(visible)
     if keypoints.ndim != 3 or visible.shape != keypoints.shape[:2]:
-        raise ValueError(f"bone_lengths: keypoints {keypoints.shape} must be (N, K, D) and visible {visible.shape} (N, K)")
+        raise ValueError(
+            f"bone_lengths: keypoints {keypoints.shape} must be (N, K, D) and visible {visible.shape} (N, K)"
+        )
     idx = np.asarray(bones)
     lengths = np.linalg.norm(keypoints[:, idx[:, 0]] - keypoints[:, idx[:, 1]], axis=-1)
     ok = (visible[:, idx[:, 0]] > 0) & (visible[:, idx[:, 1]] > 0)
@@ -55,9 +60,13 @@ def _group_error(norm_lengths: np.ndarray) -> tuple[float, np.ndarray]:
     return (float(valid.mean()) if valid.size else float("nan")), per_bone
 
 
-def g_error(keypoints: np.ndarray, visible: np.ndarray | None = None, groups: Sequence[Any] | None = None,
-            limbs: Sequence[tuple[int, int]] = COCO17_LIMBS,
-            limb_names: Sequence[str] = COCO17_LIMB_NAMES) -> dict[str, Any]:
+def g_error(
+    keypoints: np.ndarray,
+    visible: np.ndarray | None = None,
+    groups: Sequence[Any] | None = None,
+    limbs: Sequence[tuple[int, int]] = COCO17_LIMBS,
+    limb_names: Sequence[str] = COCO17_LIMB_NAMES,
+) -> dict[str, Any]:
     """G-Error of COCO17 skeletons ``(N, K, 2|3)`` (see the module docstring for the formula).
 
     Returns ``{"g_error": float, "per_bone": {name: float}, "per_group": {group: float}, "num_frames": int}``;

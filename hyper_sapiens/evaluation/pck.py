@@ -40,8 +40,9 @@ def _distance_acc(d: np.ndarray, thr: float) -> float:
     return float((d[valid] < thr).mean()) if valid.any() else -1.0
 
 
-def pck_accuracy(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, norm: np.ndarray,
-                 thr: float) -> tuple[np.ndarray, float, int]:
+def pck_accuracy(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, norm: np.ndarray, thr: float
+) -> tuple[np.ndarray, float, int]:
     """mmpose ``keypoint_pck_accuracy``: ``(per_joint (K,), mean over valid joints, number of valid joints)``.
 
     Args: ``pred``/``gt`` ``(N, K, 2)`` pixels, ``mask`` ``(N, K)`` bool, ``norm`` ``(N, 2)`` pixels.
@@ -52,8 +53,9 @@ def pck_accuracy(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, norm: np.nd
     return acc, float(valid.mean()) if valid.size else 0.0, int(valid.size)
 
 
-def bbox_pck(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, bboxes: np.ndarray,
-             thr: float = 0.05) -> tuple[np.ndarray, float, int]:
+def bbox_pck(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, bboxes: np.ndarray, thr: float = 0.05
+) -> tuple[np.ndarray, float, int]:
     """mmpose ``PCKAccuracy(norm_item='bbox')``: normalised by the longer side of each xyxy box ``(N, 4)``."""
     bboxes = np.asarray(bboxes, dtype=np.float64)
     if bboxes.ndim != 2 or bboxes.shape[1] != 4:
@@ -62,8 +64,9 @@ def bbox_pck(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, bboxes: np.ndar
     return pck_accuracy(pred, gt, mask, np.tile(side, (1, 2)), thr)
 
 
-def pck_curve(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, norm: np.ndarray,
-              thresholds: Sequence[float]) -> np.ndarray:
+def pck_curve(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, norm: np.ndarray, thresholds: Sequence[float]
+) -> np.ndarray:
     """Mean PCK at each threshold: ``(T,)``."""
     pred, gt, mask = _check(pred, gt, mask, "pck_curve")
     d = _distances(pred, gt, mask, norm)
@@ -104,8 +107,9 @@ def _heatmap_argmax(heatmaps: np.ndarray) -> np.ndarray:
     return np.stack([idx % w, idx // w], axis=-1).astype(np.float64)
 
 
-def pose_pck_accuracy(output: np.ndarray, target: np.ndarray, mask: np.ndarray, thr: float = 0.05,
-                      normalize: np.ndarray | None = None) -> tuple[np.ndarray, float, int]:
+def pose_pck_accuracy(
+    output: np.ndarray, target: np.ndarray, mask: np.ndarray, thr: float = 0.05, normalize: np.ndarray | None = None
+) -> tuple[np.ndarray, float, int]:
     """mmpose ``pose_pck_accuracy`` on heatmaps ``(N, K, H, W)`` (argmax; default norm ``(H, W)`` for ``(x, y)``,
     the quirk mmpose has)."""
     output = np.asarray(output)

@@ -25,8 +25,14 @@ def _limb_colour(a: int, b: int) -> tuple[int, int, int]:
     return _CENTRE
 
 
-def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None = None,
-                  score_thr: float = 0.3, radius: int = 3, thickness: int = 2) -> np.ndarray:
+def draw_skeleton(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray | None = None,
+    score_thr: float = 0.3,
+    radius: int = 3,
+    thickness: int = 2,
+) -> np.ndarray:
     """Draw COCO17 keypoints ``(17, 2)`` (image pixels) and limbs on a copy of an RGB ``uint8 (H, W, 3)`` image.
 
     Points with ``scores <= score_thr`` are not drawn (nor their limbs).
@@ -70,8 +76,11 @@ def crop_grid(crops: Sequence[np.ndarray], captions: Sequence[str], columns: int
     return grid
 
 
-def plot_pck_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
-                    title: str = "PCK vs threshold (bbox-normalised)") -> Path:
+def plot_pck_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | os.PathLike,
+    title: str = "PCK vs threshold (bbox-normalised)",
+) -> Path:
     """Plot one or more PCK curves ``name → (thresholds, pck)`` to a PNG."""
     import matplotlib
 

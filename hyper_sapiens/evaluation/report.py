@@ -33,8 +33,8 @@ def coco_metrics(dataset: Any, preds: dict[str, Any]) -> dict[str, float] | None
     from . import CocoKeypointEvaluator, topdown_to_coco_results
 
     results = topdown_to_coco_results(
-        preds["image_id"], preds["keypoints"], preds["scores"], preds["bbox_score"],
-        np.prod(preds["scale"], axis=1))
+        preds["image_id"], preds["keypoints"], preds["scores"], preds["bbox_score"], np.prod(preds["scale"], axis=1)
+    )
     return CocoKeypointEvaluator(coco).evaluate(results)
 
 
@@ -61,8 +61,14 @@ def _per_instance_pck(preds: dict[str, Any], thr: float = 0.05) -> np.ndarray:
     return np.where(vis.sum(1) > 0, hit.sum(1) / np.maximum(vis.sum(1), 1), np.nan)
 
 
-def evaluate_checkpoint(model: torch.nn.Module, cfg: DictConfig, out_dir: str | os.PathLike,
-                        device: torch.device, progress: bool = True, title: str = "evaluation") -> dict[str, Any]:
+def evaluate_checkpoint(
+    model: torch.nn.Module,
+    cfg: DictConfig,
+    out_dir: str | os.PathLike,
+    device: torch.device,
+    progress: bool = True,
+    title: str = "evaluation",
+) -> dict[str, Any]:
     """Run the model on the config's test set (``eval.dataset``, else ``data.val``) and write the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,8 +78,12 @@ def evaluate_checkpoint(model: torch.nn.Module, cfg: DictConfig, out_dir: str | 
     if spec is None:
         raise ValueError("the config names no test set: set eval.dataset (or data.val) to a source spec")
     dataset = build_eval_dataset(spec, pipe, name="test")
-    loader = make_loader(dataset, batch_size=int(_select(cfg, "data.val_batch_size", 32)),
-                         workers=int(_select(cfg, "data.workers", 0)), device=device)
+    loader = make_loader(
+        dataset,
+        batch_size=int(_select(cfg, "data.val_batch_size", 32)),
+        workers=int(_select(cfg, "data.workers", 0)),
+        device=device,
+    )
     codec = UDPHeatmap(input_size=input_size, heatmap_size=pipe.heatmap_size, sigma=pipe.sigma)
     bar = None
     if progress:
@@ -90,8 +100,9 @@ def evaluate_checkpoint(model: torch.nn.Module, cfg: DictConfig, out_dir: str | 
     metrics["coco"] = coco_metrics(dataset, preds)
     metrics["coco_ap"] = None if metrics["coco"] is None else float(metrics["coco"]["AP"])
     prior_path = _select(cfg, "eval.prior") or _select(cfg, "loss.sds.prior")
-    metrics["prior_plausibility"] = plausibility(prior_path if prior_path and Path(prior_path).is_file() else None,
-                                                 preds, device)
+    metrics["prior_plausibility"] = plausibility(
+        prior_path if prior_path and Path(prior_path).is_file() else None, preds, device
+    )
     metrics["flip_test"] = flip
     metrics["dataset"] = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
@@ -117,16 +128,21 @@ def _write_grids(dataset: Any, preds: dict[str, Any], out: Path, n: int = 8) -> 
 
 def render_report(metrics: dict[str, Any], title: str) -> str:
     """Markdown with the headline numbers, the per-joint table and the pictures."""
-    lines = [f"# {title}", "",
-             f"- instances: {metrics['num_instances']} (keypoints scored: {metrics['num_keypoints']}), "
-             f"flip test: {'on' if metrics['flip_test'] else 'off'}",
-             f"- keypoints used ({len(metrics['keypoints_used'])}): {', '.join(metrics['keypoints_used'])}", "",
-             "| metric | value |", "|---|---|",
-             f"| PCK@0.05 (bbox) | {metrics['pck@0.05']:.4f} |",
-             f"| PCK AUC (0.01-0.2) | {metrics['pck_auc']:.4f} |",
-             f"| EPE (px) | {metrics['epe']:.2f} |",
-             f"| G-Error | {metrics['g_error']:.5f} |",
-             "| COCO AP | " + ("n/a" if metrics["coco_ap"] is None else f"{metrics['coco_ap']:.4f}") + " |"]
+    lines = [
+        f"# {title}",
+        "",
+        f"- instances: {metrics['num_instances']} (keypoints scored: {metrics['num_keypoints']}), "
+        f"flip test: {'on' if metrics['flip_test'] else 'off'}",
+        f"- keypoints used ({len(metrics['keypoints_used'])}): {', '.join(metrics['keypoints_used'])}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| PCK@0.05 (bbox) | {metrics['pck@0.05']:.4f} |",
+        f"| PCK AUC (0.01-0.2) | {metrics['pck_auc']:.4f} |",
+        f"| EPE (px) | {metrics['epe']:.2f} |",
+        f"| G-Error | {metrics['g_error']:.5f} |",
+        "| COCO AP | " + ("n/a" if metrics["coco_ap"] is None else f"{metrics['coco_ap']:.4f}") + " |",
+    ]
     if metrics.get("prior_plausibility") is not None:
         lines.append(f"| prior plausibility (lower = more plausible) | {metrics['prior_plausibility']:.4f} |")
     if metrics.get("coco"):
@@ -136,7 +152,17 @@ def render_report(metrics: dict[str, Any], title: str) -> str:
     if metrics.get("g_error_per_group") and len(metrics["g_error_per_group"]) > 1:
         lines += ["", "## G-Error per sequence", "", "| group | G-Error |", "|---|---|"]
         lines += [f"| {g} | {v:.5f} |" for g, v in metrics["g_error_per_group"].items()]
-    lines += ["", "## PCK vs threshold", "", "![PCK curve](pck_curve.png)", "",
-              "## Predictions (crops), best and worst by per-instance PCK@0.05", "",
-              "![best](predictions_best.png)", "", "![worst](predictions_worst.png)", ""]
+    lines += [
+        "",
+        "## PCK vs threshold",
+        "",
+        "![PCK curve](pck_curve.png)",
+        "",
+        "## Predictions (crops), best and worst by per-instance PCK@0.05",
+        "",
+        "![best](predictions_best.png)",
+        "",
+        "![worst](predictions_worst.png)",
+        "",
+    ]
     return "\n".join(lines)

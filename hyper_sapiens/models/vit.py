@@ -198,6 +198,24 @@ class TransformerBlock(nn.Module):
         return x + self.drop_path(self.ffn(self.ln2(x)))
 
 
+def sincos_pos_embed(grid: Sequence[int], dims: int, temperature: float = 10000.0) -> torch.Tensor:
+    """2-D sine-cosine position table ``(1, Gh * Gw, dims)`` (row-major tokens): the first half of the
+    channels encodes the row, the second half the column, each as ``[sin(p·ω_k), cos(p·ω_k)]`` with
+    ``ω_k = temperature^(-k / (dims/4))``."""
+    gh, gw = int(grid[0]), int(grid[1])
+    if dims % 4:
+        raise ValueError(f"sincos_pos_embed: dims must be a multiple of 4, got {dims}")
+    quarter = dims // 4
+    omega = 1.0 / temperature ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    rows, cols = torch.meshgrid(torch.arange(gh, dtype=torch.float64), torch.arange(gw, dtype=torch.float64),
+                                indexing="ij")
+    parts = []
+    for pos in (rows.reshape(-1), cols.reshape(-1)):
+        angle = pos[:, None] * omega[None]
+        parts += [angle.sin(), angle.cos()]
+    return torch.cat(parts, dim=1).float()[None]
+
+
 class SapiensViT(nn.Module):
     """Sapiens ViT backbone.
 
@@ -252,11 +270,14 @@ class SapiensViT(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Random init for training from scratch: truncated normal (std 0.02) for the position table
-        and linear weights, zero biases, unit LayerNorms; the patch conv keeps PyTorch's default."""
+        """Init for training from scratch: the position table starts as a fixed 2-D sine-cosine table (as
+        MAE, which pretrained Sapiens, uses; it stays learnable) so that tokens know where they are from the
+        first step — with a small random table a from-scratch model learns to localise joints much more
+        slowly; truncated normal (std 0.02) for linear weights, zero biases, unit LayerNorms; the patch conv
+        keeps PyTorch's default. Loading a Sapiens checkpoint replaces all of it."""
         if self.pos_embed.is_meta:
             return
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.pos_embed.copy_(sincos_pos_embed(self.grid, self.embed_dims))
         for module in self.layers.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)

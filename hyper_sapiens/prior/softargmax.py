@@ -24,7 +24,8 @@ def soft_argmax(
 
     Args:
         heatmaps: ``(B, K, H, W)`` raw heatmaps (any float dtype; computed in float32).
-        beta: inverse temperature, a float or a tensor broadcastable to ``(B, K)`` (e.g. a learnable per-joint ``(K,)``).
+        beta: inverse temperature, a float or a tensor broadcastable to ``(B, K)`` (e.g. a learnable
+            per-joint ``(K,)``).
         temperature: ``1 / beta``; overrides ``beta`` when given.
 
     Returns:
