@@ -264,3 +264,18 @@ def test_skip_bad_counts_instead_of_failing(tiny_dataset, tmp_path):
 def test_unknown_pipeline_key_is_rejected():
     with pytest.raises(ValueError, match="unknown data pipeline keys"):
         PipelineConfig.from_dict({"flip_probability": 0.5})
+
+
+def test_geo_consistency_is_small_on_rendered_truth_and_large_on_shuffled_normals(tiny_dataset):
+    from hyper_sapiens.losses import geo_consistency_loss
+
+    ds = _syn(tiny_dataset, dict(NO_AUG, heatmap_size=[96, 128]), train=False)
+    batch = collate([ds[i] for i in range(4)])
+    depth, normal = batch["depth"], batch["normal"]
+    mask = batch["depth_mask"] & batch["normal_mask"] & batch["body_mask"]
+    cam = camera_to_map(batch["camera"], (192, 256), (96, 128))
+    log_depth = torch.log(depth.clamp_min(1e-6))
+    good = geo_consistency_loss(log_depth, normal, mask, camera=cam, mode="log_depth")
+    shuffled = normal[torch.tensor([1, 2, 3, 0])]
+    bad = geo_consistency_loss(log_depth, shuffled, mask, camera=cam, mode="log_depth")
+    assert float(good) < np.radians(10) and float(bad) > 3 * float(good), (float(good), float(bad))
