@@ -30,7 +30,7 @@ STAGE_SHARE = (0.4, 0.35, 0.25)
 def _stage_cfg(name: str, common: list[str], steps: int, run_dir: Path, init_from: Path | None, geo: bool, sds: bool):
     from .config import load_config
 
-    over = common + [f"run.steps={steps}", f"run.dir={run_dir}", "run.ckpt_every=0"]
+    over = common + [f"run.steps={steps}", f"run.dir={run_dir}", "run.ckpt_every=0", "data.val=null"]
     if not geo:
         over.append("loss.geo.weight=0")
     if not sds:
@@ -69,7 +69,8 @@ def run_variant(
     out = runs / f"{variant}_seed{seed}"
     if variant in ("real_only", "stage1_only"):
         cfg = load_config(
-            "stage1_syn_warmup_demo", common + [f"run.steps={budget}", f"run.dir={out}", "run.ckpt_every=0"]
+            "stage1_syn_warmup_demo",
+            common + [f"run.steps={budget}", f"run.dir={out}", "run.ckpt_every=0", "data.val=null"],
         )
         if variant == "real_only":
             syrip = data / "syrip"

@@ -185,11 +185,26 @@ def test_two_process_torchrun_matches_single_process_with_accumulation(tiny_data
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    init_trainer = Trainer(ddp, resume=False, progress=False)
+    init = {k: v.detach().clone() for k, v in init_trainer.eval_model().state_dict().items()}
+    init_trainer.close()
     a = load_state_file(tmp_path / "single" / "final.safetensors")
     b = load_state_file(tmp_path / "ddp" / "final.safetensors")
+    assert a.keys() == b.keys()
+    compared = 0
     for k in a:
         if ".conv_layers." in k and k.endswith(".bias"):
             # a bias followed by InstanceNorm has an exactly-zero true gradient; AdamW turns its float noise
             # into full-size steps, so these biases (which cannot change the output) differ between runs
             continue
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+        moved = float((a[k] - init[k]).norm())
+        if moved == 0.0:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+            continue
+        # Summation order differs (all-reduce vs accumulation), and AdamW's first steps are sign-like, so
+        # elements with near-zero gradients pick up float noise; compare against how far training moved the
+        # tensor. A wrong all-reduce or rank-duplicated data gives a ratio of order 1; float noise < 1e-2.
+        ratio = float((a[k] - b[k]).norm()) / moved
+        assert ratio < 2e-2, (k, ratio)
+        compared += 1
+    assert compared > 20
