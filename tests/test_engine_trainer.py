@@ -76,6 +76,20 @@ def test_stage2_batches_are_one_to_one_and_geometry_is_logged(tiny_dataset, tmp_
     assert all(r["geo"] > 0 for r in steps)
 
 
+def test_tensorboard_logs_every_scalar_of_metrics_jsonl(tiny_dataset, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.steps": 2, "run.tensorboard": True})
+    _fit(cfg)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss", "pose_syn", "lr", "grad_norm", "weights/pose_syn", "eval/pck@0.05"} <= tags
+    logged = [r for r in _records(tmp_path / "run") if "loss" in r]
+    assert [e.step for e in events.Scalars("loss")] == [r["step"] for r in logged]
+    assert [e.value for e in events.Scalars("loss")] == pytest.approx([r["loss"] for r in logged], rel=1e-6)
+
+
 def test_nonfinite_loss_skips_steps_then_stops(tiny_dataset, tmp_path, monkeypatch):
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "run")
     trainer = Trainer(cfg, progress=False)
@@ -154,42 +168,29 @@ def test_resume_after_kill_during_checkpoint_finds_a_valid_checkpoint(tiny_datas
     assert _same_weights(tmp_path / "full" / "final.safetensors", tmp_path / "run" / "final.safetensors")
 
 
-def test_two_process_torchrun_matches_single_process_with_accumulation(tiny_dataset, tmp_path):
-    single = tiny_stage_config(
-        tiny_dataset, tmp_path / "single", stage=2, **{"run.steps": 3, "optim.accumulation": 2, "run.ckpt_every": 0}
-    )
-    _fit(single)
-    ddp = tiny_stage_config(tiny_dataset, tmp_path / "ddp", stage=2, **{"run.steps": 3, "run.ckpt_every": 0})
-    cfg_file = tmp_path / "ddp.yaml"
-    cfg_file.write_text(OmegaConf.to_yaml(ddp))
+def _torchrun(cfg, tmp_path: Path, name: str, port: int, resume: bool = False) -> None:
+    """Run ``hyper-sapiens train`` on 2 CPU processes (gloo) with ``cfg``; fails the test on a non-zero exit."""
+    cfg_file = tmp_path / f"{name}.yaml"
+    cfg_file.write_text(OmegaConf.to_yaml(cfg))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            "29531",
-            "-m",
-            "hyper_sapiens",
-            "train",
-            "--config",
-            str(cfg_file),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
+    cmd += ["-m", "hyper_sapiens", "train", "--config", str(cfg_file), "--no-progress"]
+    proc = subprocess.run(cmd + (["--resume"] if resume else []), capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    init_trainer = Trainer(ddp, resume=False, progress=False)
+
+
+def _assert_same_training(cfg, a_path: Path, b_path: Path) -> None:
+    """Two runs of ``cfg`` that differ only in how the work was split reach the same weights.
+
+    Summation order differs (all-reduce / reduce-scatter vs accumulation), and AdamW's first steps are
+    sign-like, so elements with near-zero gradients pick up float noise; each tensor's difference is
+    compared with how far training moved it. A wrong all-reduce or rank-duplicated data gives a ratio of
+    order 1 (0.15 at least, measured with half the data); float noise stays below 1e-4.
+    """
+    init_trainer = Trainer(cfg, resume=False, progress=False)
     init = {k: v.detach().clone() for k, v in init_trainer.eval_model().state_dict().items()}
     init_trainer.close()
-    a = load_state_file(tmp_path / "single" / "final.safetensors")
-    b = load_state_file(tmp_path / "ddp" / "final.safetensors")
+    a, b = load_state_file(a_path), load_state_file(b_path)
     assert a.keys() == b.keys()
     compared = 0
     for k in a:
@@ -201,10 +202,52 @@ def test_two_process_torchrun_matches_single_process_with_accumulation(tiny_data
         if moved == 0.0:
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
             continue
-        # Summation order differs (all-reduce vs accumulation), and AdamW's first steps are sign-like, so
-        # elements with near-zero gradients pick up float noise; compare against how far training moved the
-        # tensor. A wrong all-reduce or rank-duplicated data gives a ratio of order 1; float noise < 1e-2.
         ratio = float((a[k] - b[k]).norm()) / moved
         assert ratio < 2e-2, (k, ratio)
         compared += 1
     assert compared > 20
+
+
+def test_two_process_torchrun_matches_single_process_with_accumulation(tiny_dataset, tmp_path):
+    single = tiny_stage_config(
+        tiny_dataset, tmp_path / "single", stage=2, **{"run.steps": 3, "optim.accumulation": 2, "run.ckpt_every": 0}
+    )
+    _fit(single)
+    ddp = tiny_stage_config(tiny_dataset, tmp_path / "ddp", stage=2, **{"run.steps": 3, "run.ckpt_every": 0})
+    _torchrun(ddp, tmp_path, "ddp", 29531)
+    _assert_same_training(ddp, tmp_path / "single" / "final.safetensors", tmp_path / "ddp" / "final.safetensors")
+
+
+def test_fsdp_matches_single_process_and_resumes_exactly(tiny_dataset, tmp_path):
+    over = {"run.steps": 4, "run.ckpt_every": 0, "run.eval_every": 2}
+    single = tiny_stage_config(tiny_dataset, tmp_path / "single", stage=2, **over, **{"optim.accumulation": 2})
+    _fit(single)
+    fsdp = tiny_stage_config(tiny_dataset, tmp_path / "fsdp", stage=2, **over, **{"run.strategy": "fsdp"})
+    _torchrun(fsdp, tmp_path, "fsdp", 29532)
+    _assert_same_training(fsdp, tmp_path / "single" / "final.safetensors", tmp_path / "fsdp" / "final.safetensors")
+    # evaluation ran on the gathered weights, and the best checkpoint is a loadable full model
+    assert [r["step"] for r in _records(tmp_path / "fsdp") if "eval" in r] == [2, 4]
+    assert (
+        load_state_file(tmp_path / "fsdp" / "best.safetensors").keys()
+        == load_state_file(tmp_path / "single" / "final.safetensors").keys()
+    )
+    # last.ckpt holds full tensors: same model keys and shapes as a single-process run's
+    full_state = torch.load(tmp_path / "fsdp" / "last.ckpt", weights_only=True)
+    single_state = torch.load(tmp_path / "single" / "last.ckpt", weights_only=True)
+    assert full_state["strategy"] == "fsdp"
+    assert {k: v.shape for k, v in full_state["model"].items()} == {
+        k: v.shape for k, v in single_state["model"].items()
+    }
+
+    # stopped after 2 steps (with a checkpoint) and resumed: the same weights as the uninterrupted FSDP run
+    part = tiny_stage_config(
+        tiny_dataset, tmp_path / "part", stage=2, **over, **{"run.strategy": "fsdp", "run.stop_after": 2}
+    )
+    _torchrun(part, tmp_path, "part", 29533)
+    assert not (tmp_path / "part" / "final.safetensors").exists()
+    part.run.stop_after = None
+    _torchrun(part, tmp_path, "resume", 29534, resume=True)
+    assert _same_weights(tmp_path / "fsdp" / "final.safetensors", tmp_path / "part" / "final.safetensors")
+    # a single-process run refuses the FSDP checkpoint with a clear message
+    with pytest.raises(ValueError, match="resume with the same run.strategy"):
+        Trainer(tiny_stage_config(tiny_dataset, tmp_path / "part", stage=2, **over), resume=True, progress=False)

@@ -61,6 +61,28 @@ def _get(cfg: Any, dotted: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def _tensorboard_writer(log_dir: Path):
+    """A TensorBoard ``SummaryWriter`` for ``run.tensorboard: true`` (needs the optional package)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise RuntimeError(
+            "run.tensorboard=true needs the tensorboard package: pip install 'hyper-sapiens[tensorboard]'"
+        ) from err
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def _scalars(record: dict[str, Any], prefix: str = ""):
+    """``(tag, value)`` for every finite number in a metrics record; nested dicts become ``outer/inner`` tags."""
+    for key, value in record.items():
+        if key == "step":
+            continue
+        if isinstance(value, dict):
+            yield from _scalars(value, f"{prefix}{key}/")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            yield f"{prefix}{key}", float(value)
+
+
 def micro_seed(seed: int, step: int, slot: int) -> int:
     """The torch seed of one micro-batch (dropout, SDS noise)."""
     return int(np.random.SeedSequence([seed, step, slot]).generate_state(1)[0])
@@ -91,20 +113,23 @@ class Trainer:
         self.bad_total = 0
         self.bad_samples = 0
 
+        self.strategy = str(_get(cfg, "run.strategy", "ddp"))
+        if self.strategy not in ("ddp", "fsdp"):
+            raise ValueError(f"run.strategy must be ddp or fsdp, got {self.strategy!r}")
+        self.sharded = self.strategy == "fsdp" and self.dist.distributed
+        self._replica: torch.nn.Module | None = None  # rank 0's unsharded copy for evaluation (FSDP)
+
         torch.manual_seed(self.seed)
         model = build_model(cfg.model)
         self._initial_weights(model)
         self.model = model.to(self.device)
+        if self.sharded:
+            from .sharding import shard_model
+
+            shard_model(self.model, self.device, self.dist.world_size)
         self.unfreeze = self._unfreeze_schedule()
         self.optimizer = self._optimizer()
-        ema_cfg = _get(cfg, "optim.ema", {}) or {}
-        self.ema = (
-            ModelEMA(
-                self.model, decay=float(ema_cfg.get("decay", 0.999)), warmup_steps=int(ema_cfg.get("warmup_steps", 100))
-            )
-            if ema_cfg.get("enabled", True)
-            else None
-        )
+        self.ema = self._ema()
 
         input_size = tuple(cfg.model.input_size)
         self.map_sizes = map_sizes_for(input_size, self.model.output_strides)
@@ -138,9 +163,12 @@ class Trainer:
         val_spec = _get(cfg, "data.val", None)
         self.val_dataset = build_eval_dataset(val_spec, self.pipeline) if val_spec is not None else None
         self.ddp = self._wrap()
+        self.tensorboard = None
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
+            if bool(_get(cfg, "run.tensorboard", False)):
+                self.tensorboard = _tensorboard_writer(self.run_dir / "tensorboard")
 
     # ------------------------------------------------------------------ set-up
     def _initial_weights(self, model: torch.nn.Module) -> None:
@@ -176,18 +204,38 @@ class Trainer:
         betas = tuple(_get(self.cfg, "optim.betas", [0.9, 0.999]))
         return torch.optim.AdamW(groups, lr=float(o.lr), betas=betas)
 
+    def _ema(self) -> ModelEMA | None:
+        ema_cfg = _get(self.cfg, "optim.ema", {}) or {}
+        if not ema_cfg.get("enabled", True):
+            return None
+        decay, warmup = float(ema_cfg.get("decay", 0.999)), int(ema_cfg.get("warmup_steps", 100))
+        if self.sharded:
+            from .sharding import ShardedEMA
+
+            return ShardedEMA(self.model, decay=decay, warmup_steps=warmup)
+        return ModelEMA(self.model, decay=decay, warmup_steps=warmup)
+
     def _wrap(self) -> torch.nn.Module:
-        if not self.dist.distributed:
-            return self.model
+        if not self.dist.distributed or self.sharded:
+            return self.model  # a sharded model is its own wrapper
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(self.model, device_ids=ids)
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
+        """The trainer state (collective under FSDP: full tensors gathered to rank 0)."""
+        if self.sharded:
+            from .sharding import gather_model_state, gather_optimizer_state
+
+            model_state = gather_model_state(self.model)
+            optimizer_state = gather_optimizer_state(self.model, self.optimizer)
+        else:
+            model_state, optimizer_state = self.model.state_dict(), self.optimizer.state_dict()
         return {
             "step": self.step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "strategy": "fsdp" if self.sharded else "ddp",
+            "model": model_state,
+            "optimizer": optimizer_state,
             "ema": self.ema.state_dict() if self.ema is not None else {},
             "best": {k: v for k, v in self.best.items() if v is not None},
             "bad_total": self.bad_total,
@@ -206,14 +254,26 @@ class Trainer:
                 f"{path}: written with run.seed={state.get('seed')} run.steps={state.get('total_steps')}, "
                 f"but the config says {self.seed} / {self.total_steps}; resume needs the same run"
             )
+        written_by = str(state.get("strategy", "ddp"))
+        if written_by != ("fsdp" if self.sharded else "ddp"):
+            raise ValueError(
+                f"{path}: written by a {written_by} run, but this run is "
+                f"{'fsdp' if self.sharded else 'single-process/ddp'}; resume with the same run.strategy"
+            )
         try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as err:
+            if self.sharded:
+                from .sharding import load_full_state
+
+                load_full_state(self.model, self.optimizer, state["model"], state["optimizer"])
+            else:
+                self.model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError) as err:
             raise ValueError(f"{path}: the checkpoint does not fit this model ({err})") from err
         self.step = int(state["step"])
         if self.unfreeze is not None:
             self.unfreeze.apply(self.model, self.step)
-        self.optimizer.load_state_dict(state["optimizer"])
+        if not self.sharded:
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         self.best = {"metric": None, "step": None, **state.get("best", {})}
@@ -222,12 +282,29 @@ class Trainer:
         log.info("resumed from %s at step %d", path, self.step)
 
     def save_checkpoint(self) -> None:
+        """Write ``last.ckpt`` (collective: every rank calls it; rank 0 writes)."""
+        state = self._state() if (self.sharded or self.dist.is_main) else None
         if self.dist.is_main:
-            save_trainer_state(self._state(), self.run_dir / "last.ckpt")
+            save_trainer_state(state, self.run_dir / "last.ckpt")
         barrier(self.dist)
 
-    def eval_model(self) -> torch.nn.Module:
-        return self.ema.module if self.ema is not None else self.model
+    def eval_model(self) -> torch.nn.Module | None:
+        """The weights to evaluate and save: the EMA when enabled, else the model.
+
+        Under FSDP this is collective: the shards are gathered into an unsharded replica on rank 0, which is
+        returned there (``None`` on the other ranks).
+        """
+        if not self.sharded:
+            return self.ema.module if self.ema is not None else self.model
+        from .sharding import gather_model_state
+
+        full = self.ema.state_dict()["module"] if self.ema is not None else gather_model_state(self.model)
+        if not self.dist.is_main:
+            return None
+        if self._replica is None:
+            self._replica = build_model(self.cfg.model).to(self.device).eval().requires_grad_(False)
+        self._replica.load_state_dict(full)
+        return self._replica
 
     # ------------------------------------------------------------------ logging
     def _log(self, record: dict[str, Any]) -> None:
@@ -235,11 +312,17 @@ class Trainer:
             return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.tensorboard is not None:
+            for tag, value in _scalars(record):
+                self.tensorboard.add_scalar(tag, value, global_step=int(record["step"]))
+            self.tensorboard.flush()
 
-    def evaluate(self) -> dict[str, Any] | None:
-        """PCK@0.05 (bbox-normalised, COCO17 labelled points) of the EMA/model on ``data.val``."""
+    def evaluate(self, weights: torch.nn.Module | None = None) -> dict[str, Any] | None:
+        """PCK@0.05 (bbox-normalised, COCO17 labelled points) on ``data.val`` of ``weights`` (default: the
+        EMA/model, see :meth:`eval_model`)."""
         if self.val_dataset is None:
             return None
+        weights = self.eval_model() if weights is None else weights
         loader = make_loader(
             self.val_dataset,
             batch_size=int(_get(self.cfg, "data.val_batch_size", 32)),
@@ -247,7 +330,7 @@ class Trainer:
             device=self.device,
         )
         preds = run_inference(
-            self.eval_model(),
+            weights,
             loader,
             self.codec,
             self.device,
@@ -303,7 +386,9 @@ class Trainer:
             samples += int(batch["image"].shape[0])
             images = normalize_images(batch["image"])
             sync = contextlib.nullcontext()
-            if self.dist.distributed and m < self.accumulation - 1:
+            if self.sharded:
+                self.model.set_requires_gradient_sync(m == self.accumulation - 1)
+            elif self.dist.distributed and m < self.accumulation - 1:
                 sync = self.ddp.no_sync()
             with sync:
                 with autocast_for(self.device, enabled=self.amp):
@@ -320,7 +405,7 @@ class Trainer:
             clip = float(_get(self.cfg, "optim.grad_clip", 0.0))
             params = [p for p in self.model.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-            grad_norm = float(norm)
+            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
             finite = all_true(math.isfinite(grad_norm), self.dist)
         record: dict[str, Any] = {
             "step": self.step + 1,
@@ -406,10 +491,12 @@ class Trainer:
         if not eval_every and self.step == self.total_steps:
             last_eval = self._evaluate_and_keep_best()
         self.save_checkpoint()
-        if self.dist.is_main and self.step == self.total_steps:
-            save_weights(self.eval_model(), self.run_dir / "final.safetensors")
-            if not (self.run_dir / "best.safetensors").exists():
-                save_weights(self.eval_model(), self.run_dir / "best.safetensors")
+        if self.step == self.total_steps:
+            weights = self.eval_model()
+            if self.dist.is_main:
+                save_weights(weights, self.run_dir / "final.safetensors")
+                if not (self.run_dir / "best.safetensors").exists():
+                    save_weights(weights, self.run_dir / "best.safetensors")
         barrier(self.dist)
         return {
             "step": self.step,
@@ -423,15 +510,16 @@ class Trainer:
 
     def _evaluate_and_keep_best(self) -> dict[str, Any] | None:
         result = None
+        weights = self.eval_model() if self.val_dataset is not None else None
         if self.dist.is_main:
-            result = self.evaluate()
+            result = self.evaluate(weights)
             if result is not None:
                 metric = float(result["pck@0.05"])
                 self._log({"step": self.step, "eval": {k: v for k, v in result.items() if not isinstance(v, dict)}})
                 if self.best["metric"] is None or metric > self.best["metric"]:
                     self.best = {"metric": metric, "step": self.step}
                     save_weights(
-                        self.eval_model(),
+                        weights,
                         self.run_dir / "best.safetensors",
                         extra_metadata={"step": str(self.step), "pck@0.05": f"{metric:.6f}"},
                     )
@@ -439,4 +527,7 @@ class Trainer:
         return result
 
     def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
         shutdown(self.dist)

@@ -42,15 +42,18 @@ class ModelEMA:
     def __init__(
         self, model: nn.Module, decay: float = 0.9998, warmup_steps: int = 10, device: torch.device | None = None
     ) -> None:
+        self._set_rule(decay, warmup_steps)
+        self.module = copy.deepcopy(_unwrap(model)).eval()
+        if device is not None:
+            self.module.to(device)
+        self.module.requires_grad_(False)
+
+    def _set_rule(self, decay: float, warmup_steps: int) -> None:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
         self.decay = float(decay)
         self.warmup_steps = int(warmup_steps)
         self.num_updates = 0
-        self.module = copy.deepcopy(_unwrap(model)).eval()
-        if device is not None:
-            self.module.to(device)
-        self.module.requires_grad_(False)
 
     def decay_at(self, t: int) -> float:
         """The decay used by the update that follows ``t`` earlier updates."""
@@ -58,13 +61,17 @@ class ModelEMA:
             return self.decay
         return min(self.decay, (1.0 + t) / (self.warmup_steps + t))
 
+    def shadow(self) -> Mapping[str, torch.Tensor]:
+        """The EMA tensors that :meth:`update` blends into, by state-dict key."""
+        return self.module.state_dict()
+
     @torch.no_grad()
     def update(self, model: nn.Module) -> float:
         """Blend ``model``'s current weights into the EMA; returns the decay used."""
         d = self.decay_at(self.num_updates)
         source = _unwrap(model).state_dict()
         ema_float, src_float = [], []
-        for key, ema_value in self.module.state_dict().items():
+        for key, ema_value in self.shadow().items():
             value = source[key].detach()
             if ema_value.dtype.is_floating_point:
                 ema_float.append(ema_value)
