@@ -154,3 +154,99 @@ def test_codec_shape_errors():
         CODEC.encode(np.zeros((17, 2)), np.ones(16))
     with pytest.raises(ValueError, match=r"heatmaps must be \(B, K, H, W\)"):
         CODEC.batch_decode(np.zeros((17, 64, 48)))
+
+
+def _mmpose_udp_gaussian(kp: np.ndarray, vis: np.ndarray, heatmap_size, input_size, sigma: float):
+    """The per-keypoint loop of mmpose 1.3.2's UDP gaussian encoding (notes/mmpose-semantics.md §1.2)."""
+    W, H = heatmap_size
+    sf = ((np.array(input_size) - 1) / (np.array(heatmap_size) - 1)).astype(np.float32)
+    k = kp.astype(np.float32) / sf
+    hm = np.zeros((len(k), H, W), np.float32)
+    wts = vis.astype(np.float32).copy()
+    r = sigma * 3
+    size = 2 * r + 1
+    g = np.arange(0, size, dtype=np.float32)
+    x0 = y0 = size // 2
+    for j in range(len(k)):
+        if vis[j] < 0.5:
+            continue
+        mu = (k[j] + 0.5).astype(np.int64)
+        left, top = (mu - r).astype(np.int64)
+        right, bottom = (mu + r + 1).astype(np.int64)
+        if left >= W or top >= H or right < 0 or bottom < 0:
+            wts[j] = 0
+            continue
+        cx, cy = x0 + (k[j, 0] - mu[0]), y0 + (k[j, 1] - mu[1])
+        gauss = np.exp(-((g[None, :] - cx) ** 2 + (g[:, None] - cy) ** 2) / (2 * sigma**2))
+        ys, ye = max(0, top), min(H, bottom)
+        xs, xe = max(0, left), min(W, right)
+        hm[j, ys:ye, xs:xe] = np.maximum(hm[j, ys:ye, xs:xe], gauss[ys - top : ye - top, xs - left : xe - left])
+    return hm, wts
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0, 2.5])
+@pytest.mark.parametrize(("heatmap_size", "input_size"), [((48, 64), (192, 256)), ((192, 256), (768, 1024))])
+def test_batch_encode_equals_mmpose_loop_on_whole_heatmaps(sigma, heatmap_size, input_size):
+    rng = np.random.default_rng(int(sigma * 10) + heatmap_size[0])
+    codec = UDPHeatmap(input_size=input_size, heatmap_size=heatmap_size, sigma=sigma)
+    # inside, on the borders, just outside (partly drawn) and far outside; visibilities 0, 0.4, 0.5, 1, 2
+    kp = rng.uniform(-0.15, 1.15, (6, 17, 2)) * np.array(input_size)
+    kp[0, :4] = [[0, 0], [input_size[0] - 1, input_size[1] - 1], [-1e4, 10], [10, 1e4]]
+    vis = rng.choice([0.0, 0.4, 0.5, 1.0, 2.0], (6, 17))
+    heatmaps, weights = codec.batch_encode(kp, vis)
+    for i in range(len(kp)):
+        ref_hm, ref_w = _mmpose_udp_gaussian(kp[i], vis[i], heatmap_size, input_size, sigma)
+        np.testing.assert_allclose(heatmaps[i], ref_hm, atol=1e-5, rtol=0)
+        np.testing.assert_array_equal(weights[i], ref_w)
+
+
+def _mmpose_dark_udp_decode(hm: np.ndarray, input_size) -> np.ndarray:
+    """mmpose 1.3.2's UDPHeatmap.decode with refine_keypoints_dark_udp, written out per channel
+    (notes/mmpose-semantics.md §1.3); channels with max <= 0 (NaN in mmpose) are not compared."""
+    import cv2
+
+    k, h, w = hm.shape
+    flat = hm.reshape(k, -1)
+    idx = flat.argmax(1)
+    xy = np.stack([idx % w, idx // w], 1).astype(np.float64)
+    logs = []
+    for j in range(k):
+        m = hm[j].max()
+        padded = np.pad(hm[j], 5)
+        blurred = cv2.GaussianBlur(padded, (11, 11), 0)[5:-5, 5:-5]
+        blurred = blurred * (m / blurred.max())
+        logs.append(np.pad(np.log(np.clip(blurred, 1e-3, 50.0)), 1, mode="edge"))
+    out = np.zeros((k, 2))
+    for j in range(k):
+        x, y = int(xy[j, 0]) + 1, int(xy[j, 1]) + 1
+        p = logs[j]
+        dx = 0.5 * (p[y, x + 1] - p[y, x - 1])
+        dy = 0.5 * (p[y + 1, x] - p[y - 1, x])
+        dxx = p[y, x + 1] - 2 * p[y, x] + p[y, x - 1]
+        dyy = p[y + 1, x] - 2 * p[y, x] + p[y - 1, x]
+        dxy = 0.5 * (
+            p[y + 1, x + 1] - p[y, x + 1] - p[y + 1, x] + 2 * p[y, x] - p[y, x - 1] - p[y - 1, x] + p[y - 1, x - 1]
+        )
+        hess = np.array([[dxx, dxy], [dxy, dyy]]) + np.finfo(np.float32).eps * np.eye(2)
+        out[j] = xy[j] - np.linalg.inv(hess) @ np.array([dx, dy])
+    return out / np.array([w - 1, h - 1]) * np.array(input_size)
+
+
+@pytest.mark.parametrize(("heatmap_size", "input_size"), [((48, 64), (192, 256)), ((192, 256), (768, 1024))])
+def test_decode_equals_mmpose_dark_udp_on_clean_noisy_flat_and_huge_maps(heatmap_size, input_size):
+    rng = np.random.default_rng(heatmap_size[0])
+    codec = UDPHeatmap(input_size=input_size, heatmap_size=heatmap_size)
+    kp = rng.uniform(0, 1, (4, 17, 2)) * np.array(input_size)
+    kp[0, :3] = [[0, 0], [input_size[0] - 1, 5], [3, input_size[1] - 1]]  # corners and borders
+    hm, _ = codec.batch_encode(kp)
+    hm[1] += rng.normal(0, 0.05, hm[1].shape).astype(np.float32)  # noisy, partly negative
+    hm[2] *= 1e-3  # faint peaks: mmpose's 1e-3 clamp bites, the exact path runs
+    hm[3] *= 80.0  # maxima above the upper clamp of 50
+    got, scores = codec.batch_decode(hm)
+    for i in range(len(hm)):
+        ref = _mmpose_dark_udp_decode(hm[i], input_size)
+        np.testing.assert_allclose(got[i], ref, atol=1e-3, rtol=0, err_msg=f"map set {i}")
+        np.testing.assert_allclose(scores[i], hm[i].reshape(17, -1).max(1), rtol=1e-6)
+    # maps of pure noise have near-singular Hessians (the step amplifies float rounding); they stay finite
+    noise = rng.uniform(-1e-3, 2e-3, (2, 17, heatmap_size[1], heatmap_size[0])).astype(np.float32)
+    assert np.isfinite(codec.batch_decode(noise)[0]).all()

@@ -16,6 +16,7 @@ from hyper_sapiens.data.loader import camera_to_map, collate, make_loader, norma
 from hyper_sapiens.data.minirgbd import MiniRGBDDataset
 from hyper_sapiens.data.mixing import MixedDataset
 from hyper_sapiens.data.pipeline import PipelineConfig, TopDownTransform
+from hyper_sapiens.data.transforms import flip_keypoints_horizontal
 from hyper_sapiens.data.unlabeled_topdown import UnlabeledTopDownDataset
 from hyper_sapiens.keypoints import COCO17
 from hyper_sapiens.losses import normals_from_depth
@@ -150,15 +151,17 @@ def test_flip_mirrors_every_field(tiny_dataset):
 
 
 def test_flip_twice_is_identity_on_keypoints(tiny_dataset):
-    ds = _syn(tiny_dataset, dict(NO_AUG, flip_prob=1.0), train=True)
-    rec = ds.records[0]
-    fi = np.asarray(COCO17.flip_indices)
-    width = rec.image_size[0]
-    once = rec.keypoints[fi].copy()
-    once[:, 0] = width - 1 - once[:, 0]
-    twice = once[fi].copy()
-    twice[:, 0] = width - 1 - twice[:, 0]
-    np.testing.assert_allclose(twice, rec.keypoints)
+    """The pipeline's flipped crop, flipped back with the library's keypoint flip, is the unflipped crop."""
+    base = dict(NO_AUG, heatmap_size=[48, 64])
+    for index in range(3):
+        plain = _syn(tiny_dataset, base, train=True)[(index, 11)]
+        flipped = _syn(tiny_dataset, dict(base, flip_prob=1.0), train=True)[(index, 11)]
+        back, back_vis = flip_keypoints_horizontal(
+            flipped["keypoints"], flipped["keypoints_visible"], 192, COCO17.flip_indices
+        )
+        np.testing.assert_allclose(back, plain["keypoints"], atol=1e-3)
+        np.testing.assert_array_equal(back_vis, plain["keypoints_visible"])
+        np.testing.assert_array_equal(flipped["heatmaps"][COCO17.flip_indices, :, ::-1] > 0.5, plain["heatmaps"] > 0.5)
 
 
 def test_texture_randomisation_only_touches_synthetic_images(tiny_dataset):

@@ -13,6 +13,7 @@ import torch
 from hyper_sapiens.data.skeletons import SkeletonSequenceDataset
 from hyper_sapiens.prior import NoiseSchedule, PoseNormalizer, PosePrior, SDSLoss, sample_ddim, soft_argmax
 from hyper_sapiens.prior.quality import auc, corrupt, sample_statistics, sds_pull
+from hyper_sapiens.prior.sample import sample_ddpm
 from hyper_sapiens.prior.score import score_keypoints
 
 
@@ -128,6 +129,37 @@ def test_sds_gradients_reach_only_the_inputs_and_empty_batches_give_zero(trained
     assert float(empty) == 0.0
     hidden = sds(x.detach(), torch.zeros(8, 17))
     assert float(hidden) == 0.0
+
+
+def test_ddpm_ancestral_samples_resemble_the_data_too(trained_prior):
+    prior, kp = trained_prior
+    samples = sample_ddpm(prior, 128, generator=torch.Generator().manual_seed(1)).numpy()
+    assert np.isfinite(samples).all() and samples.shape == (128, 17, 2)
+    stats = sample_statistics(samples, prior.normalize(torch.as_tensor(kp)).x.numpy())
+    assert stats["limb_ratio_rel_error"] < 0.3, stats
+
+
+def test_sds_reaches_heatmap_logits_through_the_soft_argmax(trained_prior):
+    """Heatmaps -> soft-argmax coordinates -> SDS: the prior's gradient lands on the heatmap logits only."""
+    prior, kp = trained_prior
+    rng = np.random.default_rng(3)
+    clean = kp[rng.choice(len(kp), 16, replace=False)].astype(np.float32)
+    pose = corrupt("noise", clean, rng, sigma=0.3).astype(np.float32)
+    # heatmaps (B, K, 48, 48) peaked at the poses, mapped into map pixels
+    lo, hi = pose.reshape(-1, 2).min(0), pose.reshape(-1, 2).max(0)
+    pix = (pose - lo) / (hi - lo) * 40 + 4
+    ys, xs = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    centres = torch.as_tensor(pix)[..., None, None]
+    logits = -((xs - centres[:, :, 0]) ** 2 + (ys - centres[:, :, 1]) ** 2) / 8.0
+    logits = (logits / 0.02).detach().requires_grad_(True)  # soft_argmax multiplies by beta
+    coords, _ = soft_argmax(logits, beta=0.02)
+    torch.testing.assert_close(coords, torch.as_tensor(pix), atol=0.25, rtol=0)
+    sds = SDSLoss(prior, t_range=(20, 200))
+    loss = sds(coords, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert float(logits.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in prior.parameters())
 
 
 def test_bad_skeleton_file_is_named(tmp_path):

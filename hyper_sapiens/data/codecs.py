@@ -77,15 +77,18 @@ class UDPHeatmap:
         draw = (vis >= 0.5) & ~outside
         weights = np.where((vis >= 0.5) & outside, 0.0, vis).astype(np.float32)
         centre = x0 + (kp - mu)  # sub-pixel centre inside the window, per axis
-        axes = []
-        for axis, n in ((0, W), (1, H)):
-            px = np.arange(n, dtype=np.float32)
-            g = px[None, None, :] - lo[..., axis, None]  # window tap index of each pixel
-            inside = (g >= 0) & (g < taps) & (px[None, None, :] < hi[..., axis, None])
-            val = np.exp(-((g - centre[..., axis, None]) ** 2) / np.float32(2 * self.sigma**2))
-            axes.append(np.where(inside & draw[..., None], val, 0.0).astype(np.float32))
-        heatmaps = axes[1][:, :, :, None] * axes[0][:, :, None, :]
-        return heatmaps.astype(np.float32), weights
+        # Each keypoint's separable window (taps x taps) is scattered into a zeroed array: the work is
+        # B*K*taps^2 values, whatever the heatmap size (no dense per-pixel pass).
+        tap = np.arange(taps, dtype=np.float32)
+        pixel = lo[..., None] + tap.astype(np.int64)[None, None, None, :]  # (B, K, 2, taps)
+        limit = np.array([W, H], dtype=np.int64)[None, None, :, None]
+        usable = (pixel >= 0) & (pixel < limit) & (pixel < hi[..., None])
+        value = np.exp(-((tap - centre[..., None]) ** 2) / np.float32(2 * self.sigma**2)).astype(np.float32)
+        inside = usable[:, :, 1, :, None] & usable[:, :, 0, None, :] & draw[..., None, None]
+        bi, ki, ty, tx = np.nonzero(inside)
+        heatmaps = np.zeros((b, k, H, W), dtype=np.float32)
+        heatmaps[bi, ki, pixel[bi, ki, 1, ty], pixel[bi, ki, 0, tx]] = value[bi, ki, 1, ty] * value[bi, ki, 0, tx]
+        return heatmaps, weights
 
     def encode(self, keypoints: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``keypoints (K, 2)``, ``visible (K,)`` → ``heatmaps (K, H, W)``, ``weights (K,)``."""
@@ -106,6 +109,27 @@ class UDPHeatmap:
             band = np.where(np.abs(offset) <= pad, self._kernel[np.clip(offset + pad, 0, 2 * pad)], 0.0)
             cache[key] = torch.as_tensor(band, dtype=dtype, device=device)
         return cache[key]
+
+    def _blur(self, hm: torch.Tensor) -> torch.Tensor:
+        """The DARK blur (zero border) of whole ``(..., H, W)`` maps: two banded matrix products."""
+        h, w = hm.shape[-2:]
+        return self._band(h, hm.dtype, hm.device) @ hm @ self._band(w, hm.dtype, hm.device)
+
+    def _blurred_around(self, hm: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The blurred map at the 3x3 pixels ``(clamp(x+dx), clamp(y+dy))``, ``dx, dy in (-1, 0, 1)``, each an
+        explicit ``ks x ks`` weighted sum of ``hm (B, K, H, W)`` around it (zero border) → ``(B, K, 3, 3)``
+        indexed ``[dy + 1, dx + 1]``. Equal to :meth:`_blur` read at those pixels, without blurring the map."""
+        b, k, h, w = hm.shape
+        pad = self.blur_kernel_size // 2
+        off = torch.arange(-1, 2, device=hm.device)
+        tap = torch.arange(-pad, pad + 1, device=hm.device)
+        rows = (y[..., None] + off).clamp(0, h - 1)[..., None] + tap  # (B, K, 3, ks)
+        cols = (x[..., None] + off).clamp(0, w - 1)[..., None] + tap
+        ok = ((rows >= 0) & (rows < h))[..., :, None, :, None] & ((cols >= 0) & (cols < w))[..., None, :, None, :]
+        index = rows.clamp(0, h - 1)[..., :, None, :, None] * w + cols.clamp(0, w - 1)[..., None, :, None, :]
+        values = hm.reshape(b, k, -1).gather(2, index.reshape(b, k, -1)).reshape(index.shape)
+        kernel = torch.as_tensor(self._kernel, dtype=hm.dtype, device=hm.device)
+        return torch.einsum("bkijvu,v,u->bkij", values * ok, kernel, kernel)
 
     # ------------------------------------------------------------------ decode
     def batch_decode(
@@ -142,21 +166,23 @@ class UDPHeatmap:
         x = torch.where(found, idx % w, torch.full_like(idx, -1))
         y = torch.where(found, idx // w, torch.full_like(idx, -1))
         # DARK-UDP: blur (zero border), rescale to the original maximum, log, Newton step at the argmax.
-        # The separable blur is two banded matrix products (much faster than conv2d on the CPU); only the
-        # 3x3 neighbourhood of the argmax is needed after it, plus the blurred map's maximum.
-        blur_y = self._band(h, hm.dtype, hm.device)
-        blur_x = self._band(w, hm.dtype, hm.device)
-        blurred = blur_y @ hm @ blur_x
-        bmax = blurred.reshape(b, k, -1).amax(dim=2)
-        ratio = torch.where(found & (bmax > 0), scores / bmax.clamp_min(1e-30), torch.ones_like(bmax))
-        flat_blur = blurred.reshape(b, k, -1)
+        # Only the 3x3 blurred neighbourhood of the argmax enters the step. The rescaling by
+        # ratio = max(hm) / max(blurred) adds log(ratio) to all nine logs, which the differences cancel,
+        # unless mmpose's clamp to [1e-3, 50] before the log bites: it cannot when the nine values are
+        # >= 1e-3 and max(hm) <= 50 (ratio >= 1 and values * ratio <= max(hm)). Only the other channels
+        # (flat, negative or huge maps) are blurred whole to get max(blurred) exactly.
+        near = self._blurred_around(hm, x, y)
+        ratio = torch.ones_like(scores)
+        exact = ~(found & (near.amin(dim=(-1, -2)) >= 1e-3) & (scores <= 50.0))
+        if bool(exact.any()):
+            bmax = self._blur(hm[exact]).amax(dim=(-1, -2))
+            sel = found[exact] & (bmax > 0)
+            ratio[exact] = torch.where(sel, scores[exact] / bmax.clamp_min(1e-30), torch.ones_like(bmax))
+        logs = torch.log((near * ratio[..., None, None]).clamp(1e-3, 50.0)).double()
 
         def at(dx: int, dy: int) -> torch.Tensor:
             # mmpose pads the log map by one pixel ('edge') and looks up at (x+1, y+1): clamping = edge padding
-            xi = (x + dx).clamp(0, w - 1)
-            yi = (y + dy).clamp(0, h - 1)
-            v = flat_blur.gather(2, (yi * w + xi)[..., None])[..., 0] * ratio
-            return torch.log(v.clamp(1e-3, 50.0)).double()
+            return logs[..., dy + 1, dx + 1]
 
         c = at(0, 0)
         dx = 0.5 * (at(1, 0) - at(-1, 0))

@@ -50,19 +50,37 @@ def read_depth_png(path: str | os.PathLike, scale: float = 1e-3) -> np.ndarray:
     return depth.astype(np.float32) * np.float32(scale)
 
 
-def read_normal_png(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a 16-bit normal PNG; returns ``(normals float32 (H, W, 3), valid bool (H, W))``."""
+#: 16-bit normal PNGs store ``n = value * NORMAL_PNG_SCALE - 1`` per component (0 = invalid pixel).
+NORMAL_PNG_SCALE = 2.0 / 65535.0
+
+
+def read_normal_png_raw(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a 16-bit normal PNG undecoded: ``(values uint16 (H, W, 3), valid bool (H, W))``.
+
+    For pipelines that resample first and decode the (much smaller) result with :func:`decode_normals`.
+    """
     p = _check_exists(path, "normal")
     raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise DataFileError(f"cannot decode normal map {p}: the file is corrupt or not a PNG")
     if raw.ndim != 3 or raw.shape[2] != 3 or raw.dtype != np.uint16:
         raise DataFileError(f"normal map {p} must be a 3-channel uint16 PNG, got {raw.dtype} {raw.shape}")
-    valid = raw.any(axis=2)
-    normals = raw.astype(np.float32) * np.float32(2.0 / 65535.0) - 1.0
-    norm = np.linalg.norm(normals, axis=2, keepdims=True)
-    normals = np.where(valid[..., None], normals / np.maximum(norm, 1e-6), 0.0).astype(np.float32)
-    return normals, valid
+    valid = (raw[..., 0] | raw[..., 1] | raw[..., 2]) != 0
+    return raw, valid
+
+
+def decode_normals(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``values (H, W, 3)`` as stored in a normal PNG (any numeric dtype, e.g. resampled) → unit normals
+    ``float32 (H, W, 3)``, 0 where not ``valid``."""
+    normals = values.astype(np.float32) * np.float32(NORMAL_PNG_SCALE) - np.float32(1.0)
+    norm = np.sqrt(np.einsum("hwc,hwc->hw", normals, normals))[..., None]
+    return np.where(valid[..., None], normals / np.maximum(norm, 1e-6), 0.0).astype(np.float32)
+
+
+def read_normal_png(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a 16-bit normal PNG; returns ``(normals float32 (H, W, 3), valid bool (H, W))``."""
+    raw, valid = read_normal_png_raw(path)
+    return decode_normals(raw, valid), valid
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:

@@ -53,7 +53,7 @@ from .augment import (
     randomize_texture,
 )
 from .codecs import UDPHeatmap
-from .io import DataFileError, read_depth_png, read_image, read_mask, read_normal_png
+from .io import DataFileError, decode_normals, read_depth_png, read_image, read_mask, read_normal_png_raw
 from .records import InstanceRecord
 from .transforms import bbox_xyxy2cs, fix_aspect_ratio, get_udp_warp_matrix, warp_keypoints
 
@@ -120,13 +120,15 @@ def _warp_valid_aware(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear where all four source taps are valid, nearest elsewhere; never mixes in invalid pixels.
 
-    Args: ``array (H, W[, C])`` float32, ``valid (H, W)`` bool. Returns the warped array and validity.
+    Args: ``array (H, W[, C])`` float32 or uint16 (rounded by the bilinear warp), ``valid (H, W)`` bool.
+    Returns the warped array (float32) and validity.
     """
     flags = dict(borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     lin = cv2.warpAffine(array, matrix, size, flags=cv2.INTER_LINEAR, **flags)
     near = cv2.warpAffine(array, matrix, size, flags=cv2.INTER_NEAREST, **flags)
-    cover = cv2.warpAffine(valid.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR, **flags)
-    ok = cv2.warpAffine(valid.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST, **flags) > 0
+    valid_f = valid.astype(np.float32)
+    cover = cv2.warpAffine(valid_f, matrix, size, flags=cv2.INTER_LINEAR, **flags)
+    ok = cv2.warpAffine(valid_f, matrix, size, flags=cv2.INTER_NEAREST, **flags) > 0
     full = cover > 0.999
     if array.ndim == 3:
         full = full[..., None]
@@ -290,8 +292,10 @@ class TopDownTransform:
             out["depth_mask"] = (ok & (d > 0))[None]
 
         normals = valid = None
+        encoded = False  # PNG values (uint16), decoded after resampling: the crop is far smaller than the file
         if record.normal_path is not None:
-            normals, valid = read_normal_png(record.normal_path)
+            normals, valid = read_normal_png_raw(record.normal_path)
+            encoded = True
         elif record.normals_from_depth and depth is not None and record.camera is not None:
             normals, valid = normals_from_depth_numpy(depth, record.camera)
         if normals is not None:
@@ -299,6 +303,8 @@ class TopDownTransform:
                 raise DataFileError(f"normal map {record.normal_path} is {normals.shape[1::-1]}, image is {image_size}")
             m = _scaled_matrix(full, cfg.input_size, (nw, nh))
             n, ok = _warp_valid_aware(normals, valid, m, (nw, nh))
+            if encoded:
+                n = decode_normals(n, ok)
             n /= np.maximum(np.linalg.norm(n, axis=2, keepdims=True), 1e-6)
             xy = n[..., :2] @ lin.T.astype(np.float32)
             n = np.concatenate([xy, n[..., 2:]], axis=2)

@@ -39,15 +39,15 @@ def coco_metrics(dataset: Any, preds: dict[str, Any]) -> dict[str, float] | None
 
 
 def plausibility(prior_path: str | None, preds: dict[str, Any], device: torch.device) -> float | None:
-    """Mean prior plausibility score of the predicted poses (lower = more plausible), or None without a prior."""
+    """Mean prior plausibility score of the predicted poses, all 17 joints as decoded (lower = more
+    plausible), or None without a prior."""
     if not prior_path:
         return None
     from ..prior import PosePrior, score_keypoints
 
     prior = PosePrior.load(prior_path, device=device)
     kp = torch.as_tensor(preds["keypoints"], device=device)
-    vis = torch.as_tensor(preds["scores"] > 0.2, device=device).float()
-    scores = score_keypoints(prior, kp, vis)
+    scores = score_keypoints(prior, kp, torch.ones(kp.shape[:2], device=device))
     return float(scores[torch.isfinite(scores)].mean()) if torch.isfinite(scores).any() else None
 
 
