@@ -77,17 +77,20 @@ class UDPHeatmap:
         draw = (vis >= 0.5) & ~outside
         weights = np.where((vis >= 0.5) & outside, 0.0, vis).astype(np.float32)
         centre = x0 + (kp - mu)  # sub-pixel centre inside the window, per axis
-        # Each keypoint's separable window (taps x taps) is scattered into a zeroed array: the work is
-        # B*K*taps^2 values, whatever the heatmap size (no dense per-pixel pass).
-        tap = np.arange(taps, dtype=np.float32)
-        pixel = lo[..., None] + tap.astype(np.int64)[None, None, None, :]  # (B, K, 2, taps)
-        limit = np.array([W, H], dtype=np.int64)[None, None, :, None]
-        usable = (pixel >= 0) & (pixel < limit) & (pixel < hi[..., None])
-        value = np.exp(-((tap - centre[..., None]) ** 2) / np.float32(2 * self.sigma**2)).astype(np.float32)
-        inside = usable[:, :, 1, :, None] & usable[:, :, 0, None, :] & draw[..., None, None]
-        bi, ki, ty, tx = np.nonzero(inside)
+        # The Gaussian is separable: a dense x-profile per keypoint (B, K, W), times its window's y-values, is
+        # written row by row into a zeroed array, only the taps rows of each window (B*K*taps rows).
+        two_var = np.float32(2 * self.sigma**2)
+        px = np.arange(W, dtype=np.float32)
+        gx = px[None, None, :] - lo[..., 0, None]  # window tap index of each column
+        in_x = (gx >= 0) & (gx < taps) & (px[None, None, :] < hi[..., 0, None])
+        profile_x = np.where(in_x, np.exp(-((gx - centre[..., 0, None]) ** 2) / two_var), 0.0).astype(np.float32)
+        tap = np.arange(taps)
+        rows = lo[..., 1, None] + tap  # (B, K, taps)
+        in_y = (rows >= 0) & (rows < H) & (rows < hi[..., 1, None]) & draw[..., None]
+        profile_y = np.exp(-((tap - centre[..., 1, None]) ** 2) / two_var).astype(np.float32)
+        bi, ki, ti = np.nonzero(in_y)
         heatmaps = np.zeros((b, k, H, W), dtype=np.float32)
-        heatmaps[bi, ki, pixel[bi, ki, 1, ty], pixel[bi, ki, 0, tx]] = value[bi, ki, 1, ty] * value[bi, ki, 0, tx]
+        heatmaps[bi, ki, rows[bi, ki, ti]] = profile_y[bi, ki, ti, None] * profile_x[bi, ki]
         return heatmaps, weights
 
     def encode(self, keypoints: np.ndarray, visible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
