@@ -1,0 +1,30 @@
+"""The ablation's summary: mean ± std over seeds, and verdicts that respect the seed spread."""
+
+from __future__ import annotations
+
+import pytest
+
+from hyper_sapiens.ablation import effects, render_table, summarise
+
+
+def _rows(*pcks):
+    return [{"seed": i, "pck@0.05": p, "g_error": 1.0, "prior_plausibility": None} for i, p in enumerate(pcks)]
+
+
+def test_summary_and_verdicts():
+    table = summarise(
+        {
+            "real_only": _rows(0.10, 0.12, 0.11),
+            "stage1_only": _rows(0.05, 0.06, 0.04),
+            "curriculum": _rows(0.20, 0.22, 0.21),
+            "+geometry": _rows(0.21, 0.19, 0.23),
+            "+prior": _rows(0.10, 0.12, 0.11),
+        }
+    )
+    assert table["real_only"]["pck@0.05"] == pytest.approx(0.11)
+    assert table["real_only"]["pck@0.05_std"] == pytest.approx(0.01)  # sample std (ddof 1)
+    assert "prior_plausibility" not in table["real_only"]  # no value: reported as n/a, not as 0
+    verdicts = [line.rsplit(": ", 1)[1] for line in effects(table)]
+    assert verdicts == ["hurt.", "helped.", "made no difference beyond the seed spread.", "hurt."]
+    text = render_table(table, 240, [0, 1, 2])
+    assert "| real_only | 0.1100 ± 0.0100 |" in text and "| n/a |" in text
