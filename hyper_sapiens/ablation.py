@@ -54,9 +54,17 @@ def _train(cfg, progress: bool) -> Path:
 
 
 def run_variant(
-    variant: str, data: Path, runs: Path, prior: Path, seed: int, budget: int, device: str, progress: bool
+    variant: str,
+    data: Path,
+    runs: Path,
+    prior: Path,
+    seed: int,
+    budget: int,
+    device: str,
+    progress: bool,
+    overrides: tuple[str, ...] = (),
 ) -> Path:
-    """Train one variant; returns its final weights."""
+    """Train one variant; returns its final weights. ``overrides`` (``key=value``) apply to every stage."""
     from .config import load_config
 
     common = [
@@ -65,6 +73,7 @@ def run_variant(
         f"run.seed={seed}",
         f"run.device={device}",
         f"loss.sds.prior={prior}",
+        *overrides,
     ]
     out = runs / f"{variant}_seed{seed}"
     if variant in ("real_only", "stage1_only"):
@@ -103,6 +112,7 @@ def run_ablation(
     progress: bool = True,
     data: Path | None = None,
     variants: tuple[str, ...] = VARIANTS,
+    overrides: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     from .config import load_config
     from .engine.distributed import pick_device
@@ -129,7 +139,7 @@ def run_ablation(
     for seed in seeds:
         for variant in variants:
             t = time.perf_counter()
-            weights = run_variant(variant, data, runs, prior, seed, budget, device, progress)
+            weights = run_variant(variant, data, runs, prior, seed, budget, device, progress, overrides)
             metrics = evaluate_checkpoint(
                 load_model(weights),
                 eval_cfg,
@@ -148,11 +158,14 @@ def run_ablation(
                 }
             )
             (out / "ablation.json").write_text(
-                json.dumps({"budget_steps": budget, "seeds": seeds, "runs": results}, indent=2), encoding="utf-8"
+                json.dumps(
+                    {"budget_steps": budget, "seeds": seeds, "overrides": list(overrides), "runs": results}, indent=2
+                ),
+                encoding="utf-8",
             )
     table = summarise(results)
-    (out / "ablation.md").write_text(render_table(table, budget, seeds), encoding="utf-8")
-    return {"budget_steps": budget, "seeds": seeds, "runs": results, "table": table}
+    (out / "ablation.md").write_text(render_table(table, budget, seeds, overrides), encoding="utf-8")
+    return {"budget_steps": budget, "seeds": seeds, "overrides": list(overrides), "runs": results, "table": table}
 
 
 def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
@@ -171,9 +184,12 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, f
     return table
 
 
-def render_table(table: dict[str, dict[str, float]], budget: int, seeds: list[int]) -> str:
+def render_table(
+    table: dict[str, dict[str, float]], budget: int, seeds: list[int], overrides: tuple[str, ...] | list[str] = ()
+) -> str:
     lines = [
         f"# Ablation on the demo data ({budget} steps per variant, seeds {seeds})",
+        *(["", f"Overrides for every stage: `{' '.join(overrides)}`"] if overrides else []),
         "",
         "| variant | PCK@0.05 ↑ | G-Error ↓ | prior plausibility ↓ |",
         "|---|---|---|---|",
@@ -231,6 +247,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--steps", type=int, default=240, help="optimiser steps per variant (split over stages)")
     parser.add_argument("--data", default=None, help="an existing `synth --preset demo` folder (else rendered)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every stage of every variant, e.g. loss.sds.min_confidence=0",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
@@ -249,9 +272,10 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             data=Path(args.data) if args.data else None,
             variants=tuple(args.variants),
+            overrides=tuple(args.set),
         )
     except (FileNotFoundError, DataFileError, ValueError) as err:
         print(f"ablate: error: {err}", file=sys.stderr)
         return 2
-    print(render_table(result["table"], result["budget_steps"], result["seeds"]))
+    print(render_table(result["table"], result["budget_steps"], result["seeds"], result["overrides"]))
     return 0

@@ -33,8 +33,16 @@ QUICK = {
         "run.ckpt_every=0",
         "optim.warmup_steps=3",
         "data.workers=0",
+        "loss.sds.min_confidence=0.0",  # a smoke test: exercise SDS although a 20-step model has no confident peaks
     ],
-    "stage3": ["run.steps=6", "data.batch.batch_size=8", "run.ckpt_every=0", "optim.warmup_steps=2", "data.workers=0"],
+    "stage3": [
+        "run.steps=6",
+        "data.batch.batch_size=8",
+        "run.ckpt_every=0",
+        "optim.warmup_steps=2",
+        "data.workers=0",
+        "loss.sds.min_confidence=0.0",
+    ],
 }
 STAGES = (("stage1", "stage1_syn_warmup_demo"), ("stage2", "stage2_mixed_demo"), ("stage3", "stage3_real_refine_demo"))
 
