@@ -117,6 +117,8 @@ class Trainer:
         if self.strategy not in ("ddp", "fsdp"):
             raise ValueError(f"run.strategy must be ddp or fsdp, got {self.strategy!r}")
         self.sharded = self.strategy == "fsdp" and self.dist.distributed
+        # what last.ckpt records: one process under `fsdp` trains (and saves) exactly like `ddp`
+        self.state_strategy = "fsdp" if self.sharded else "ddp"
         self._replica: torch.nn.Module | None = None  # rank 0's unsharded copy for evaluation (FSDP)
 
         torch.manual_seed(self.seed)
@@ -233,7 +235,7 @@ class Trainer:
             model_state, optimizer_state = self.model.state_dict(), self.optimizer.state_dict()
         return {
             "step": self.step,
-            "strategy": "fsdp" if self.sharded else "ddp",
+            "strategy": self.state_strategy,
             "model": model_state,
             "optimizer": optimizer_state,
             "ema": self.ema.state_dict() if self.ema is not None else {},
@@ -255,10 +257,10 @@ class Trainer:
                 f"but the config says {self.seed} / {self.total_steps}; resume needs the same run"
             )
         written_by = str(state.get("strategy", "ddp"))
-        if written_by != ("fsdp" if self.sharded else "ddp"):
+        if written_by != self.state_strategy:
             raise ValueError(
-                f"{path}: written by a {written_by} run, but this run is "
-                f"{'fsdp' if self.sharded else 'single-process/ddp'}; resume with the same run.strategy"
+                f"{path}: written by a {written_by} run, but this run is {self.state_strategy} "
+                "(a single process counts as ddp); resume with the same run.strategy"
             )
         try:
             if self.sharded:
