@@ -27,10 +27,15 @@ VARIANTS = ("real_only", "stage1_only", "curriculum", "+geometry", "+prior")
 STAGE_SHARE = (0.4, 0.35, 0.25)
 
 
+def _run_overrides(steps: int, run_dir: Path) -> list[str]:
+    """One training run of a variant: its steps and folder; no intermediate checkpoints, no periodic val."""
+    return [f"run.steps={steps}", f"run.dir={run_dir}", "run.ckpt_every=0", "data.val=null"]
+
+
 def _stage_cfg(name: str, common: list[str], steps: int, run_dir: Path, init_from: Path | None, geo: bool, sds: bool):
     from .config import load_config
 
-    over = common + [f"run.steps={steps}", f"run.dir={run_dir}", "run.ckpt_every=0", "data.val=null"]
+    over = common + _run_overrides(steps, run_dir)
     if not geo:
         over.append("loss.geo.weight=0")
     if not sds:
@@ -77,10 +82,7 @@ def run_variant(
     ]
     out = runs / f"{variant}_seed{seed}"
     if variant in ("real_only", "stage1_only"):
-        cfg = load_config(
-            "stage1_syn_warmup_demo",
-            common + [f"run.steps={budget}", f"run.dir={out}", "run.ckpt_every=0", "data.val=null"],
-        )
+        cfg = load_config("stage1_syn_warmup_demo", common + _run_overrides(budget, out))
         if variant == "real_only":
             syrip = data / "syrip"
             cfg.data.sources = {
