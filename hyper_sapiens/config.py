@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,19 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["load_config", "packaged_config_names", "save_config", "resolve_config_path"]
+
+
+def _packaged_weights(name: str) -> str:
+    from .models.pretrained import packaged_weights_path
+
+    return str(packaged_weights_path(str(name)))
+
+
+# `${packaged_weights:tiny_adult_pose}` in a config is the path of a weight file shipped in the package
+if not OmegaConf.has_resolver("packaged_weights"):
+    with warnings.catch_warnings():  # newer OmegaConf renames the call; both spellings behave the same here
+        warnings.simplefilter("ignore", UserWarning)
+        OmegaConf.register_new_resolver("packaged_weights", _packaged_weights)
 
 
 def packaged_config_names() -> list[str]:

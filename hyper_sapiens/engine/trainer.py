@@ -164,6 +164,10 @@ class Trainer:
         )
         val_spec = _get(cfg, "data.val", None)
         self.val_dataset = build_eval_dataset(val_spec, self.pipeline) if val_spec is not None else None
+        # more evaluation sets, logged beside data.val (e.g. zero-shot infants while pretraining on adults);
+        # the best checkpoint is still chosen on data.val alone
+        extra = _get(cfg, "data.extra_val", {}) or {}
+        self.extra_val = {str(name): build_eval_dataset(spec, self.pipeline, str(name)) for name, spec in extra.items()}
         self.ddp = self._wrap()
         self.tensorboard = None
         if self.dist.is_main:
@@ -319,14 +323,15 @@ class Trainer:
                 self.tensorboard.add_scalar(tag, value, global_step=int(record["step"]))
             self.tensorboard.flush()
 
-    def evaluate(self, weights: torch.nn.Module | None = None) -> dict[str, Any] | None:
-        """PCK@0.05 (bbox-normalised, COCO17 labelled points) on ``data.val`` of ``weights`` (default: the
-        EMA/model, see :meth:`eval_model`)."""
-        if self.val_dataset is None:
+    def evaluate(self, weights: torch.nn.Module | None = None, dataset=None) -> dict[str, Any] | None:
+        """PCK@0.05 (bbox-normalised, COCO17 labelled points) on ``data.val`` (or ``dataset``) of ``weights``
+        (default: the EMA/model, see :meth:`eval_model`)."""
+        dataset = self.val_dataset if dataset is None else dataset
+        if dataset is None:
             return None
         weights = self.eval_model() if weights is None else weights
         loader = make_loader(
-            self.val_dataset,
+            dataset,
             batch_size=int(_get(self.cfg, "data.val_batch_size", 32)),
             workers=int(_get(self.cfg, "data.workers", 0)),
             device=self.device,
@@ -525,6 +530,10 @@ class Trainer:
                         self.run_dir / "best.safetensors",
                         extra_metadata={"step": str(self.step), "pck@0.05": f"{metric:.6f}"},
                     )
+            for name, dataset in self.extra_val.items():
+                extra = self.evaluate(weights, dataset)
+                scalars = {k: v for k, v in extra.items() if not isinstance(v, dict)}
+                self._log({"step": self.step, f"eval_{name}": scalars})
         barrier(self.dist)
         return result
 

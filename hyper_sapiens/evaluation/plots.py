@@ -32,23 +32,35 @@ def draw_skeleton(
     score_thr: float = 0.3,
     radius: int = 3,
     thickness: int = 2,
+    low_confidence: str = "hide",
 ) -> np.ndarray:
     """Draw COCO17 keypoints ``(17, 2)`` (image pixels) and limbs on a copy of an RGB ``uint8 (H, W, 3)`` image.
 
-    Points with ``scores <= score_thr`` are not drawn (nor their limbs).
+    Points with ``scores <= score_thr`` are hidden with their limbs (``low_confidence="hide"``), or drawn as
+    hollow circles joined by thin limbs (``"mark"``), so the whole predicted skeleton stays visible.
     """
+    if low_confidence not in ("hide", "mark"):
+        raise ValueError(f"low_confidence must be 'hide' or 'mark', got {low_confidence!r}")
     out = np.ascontiguousarray(image.copy())
     ok = np.ones(len(keypoints), bool) if scores is None else np.asarray(scores) > score_thr
+    show = ok if low_confidence == "hide" else np.ones(len(keypoints), bool)
     pts = np.round(np.asarray(keypoints, np.float64)).astype(int)
     for a, b in COCO17_LIMBS:
-        if ok[a] and ok[b]:
-            cv2.line(out, tuple(pts[a]), tuple(pts[b]), _limb_colour(a, b), thickness, cv2.LINE_AA)
+        if show[a] and show[b]:
+            width = thickness if ok[a] and ok[b] else 1
+            cv2.line(out, tuple(pts[a]), tuple(pts[b]), _limb_colour(a, b), width, cv2.LINE_AA)
     for i, (x, y) in enumerate(pts):
-        if ok[i]:
+        if show[i]:
             name = COCO17.names[i]
             colour = _LEFT if name.startswith("left") else _RIGHT if name.startswith("right") else _CENTRE
-            cv2.circle(out, (int(x), int(y)), radius, colour, -1, cv2.LINE_AA)
+            cv2.circle(out, (int(x), int(y)), radius, colour, -1 if ok[i] else 1, cv2.LINE_AA)
     return out
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Two RGB images of the same height next to each other with a white gap of ``gap`` pixels."""
+    h = left.shape[0]
+    return np.concatenate([left, np.full((h, gap, 3), 255, np.uint8), right], axis=1)
 
 
 def save_rgb(image: np.ndarray, path: str | os.PathLike) -> Path:

@@ -17,7 +17,7 @@ from ..data.loader import make_loader
 from ..engine.evaluation import evaluate_predictions
 from ..engine.inference import run_inference
 from ..models import autocast_for
-from .plots import crop_grid, draw_skeleton, plot_pck_curves, save_rgb
+from .plots import crop_grid, draw_skeleton, plot_pck_curves, save_rgb, side_by_side
 
 
 def _select(cfg: DictConfig, key: str, default: Any = None) -> Any:
@@ -114,16 +114,23 @@ def evaluate_checkpoint(
 
 
 def _write_grids(dataset: Any, preds: dict[str, Any], out: Path, n: int = 8) -> None:
+    """Best and worst instances by PCK@0.05: the whole predicted skeleton (joints with score <= 0.3 as hollow
+    circles) beside the ground truth (visible joints) on the same crop."""
     scores = _per_instance_pck(preds)
     order = [i for i in np.argsort(-np.nan_to_num(scores, nan=-1.0)) if not np.isnan(scores[i])]
     for name, chosen in (("best", order[:n]), ("worst", order[::-1][:n])):
         crops, captions = [], []
         for i in chosen:
-            crop = dataset[int(i)]["image"].transpose(1, 2, 0)
-            crops.append(draw_skeleton(crop, preds["crop_keypoints"][i], preds["scores"][i], radius=2, thickness=1))
-            captions.append(f"#{int(preds['image_id'][i])} PCK {scores[i]:.2f}")
+            sample = dataset[int(i)]
+            crop = sample["image"].transpose(1, 2, 0)
+            predicted = draw_skeleton(crop, preds["crop_keypoints"][i], preds["scores"][i], radius=2, thickness=1,
+                                      low_confidence="mark")
+            truth = draw_skeleton(crop, sample["keypoints"], sample["keypoints_visible"], score_thr=0.0, radius=2,
+                                  thickness=1)
+            crops.append(side_by_side(predicted, truth))
+            captions.append(f"#{int(preds['image_id'][i])} PCK {scores[i]:.2f}: pred | truth")
         if crops:
-            save_rgb(crop_grid(crops, captions, columns=min(n, len(crops))), out / f"predictions_{name}.png")
+            save_rgb(crop_grid(crops, captions, columns=min(4, len(crops))), out / f"predictions_{name}.png")
 
 
 def render_report(metrics: dict[str, Any], title: str) -> str:
@@ -159,6 +166,9 @@ def render_report(metrics: dict[str, Any], title: str) -> str:
         "![PCK curve](pck_curve.png)",
         "",
         "## Predictions (crops), best and worst by per-instance PCK@0.05",
+        "",
+        "Each pair: the predicted skeleton (all 17 joints; hollow circles and thin limbs where the heatmap peak "
+        "is at most 0.3) | the ground truth (visible joints).",
         "",
         "![best](predictions_best.png)",
         "",

@@ -158,10 +158,20 @@ class Look:
 OUTFITS = ("sleepsuit", "bodysuit", "two_piece", "diaper")
 
 
-def sample_look(rng: np.random.Generator, domain: str, skin_tone: np.ndarray | None = None) -> Look:
-    """Random materials, light and post-processing for ``domain`` ("syn" or "real")."""
+# Outfit probabilities (OUTFITS order); adults wear pyjamas, a T-shirt and shorts or long clothes, never a diaper.
+_OUTFIT_PROBS = {"infant": (0.35, 0.25, 0.25, 0.15), "adult": (0.3, 0.3, 0.4, 0.0)}
+# Textures are in metres: an adult's clothes and bed linen have patterns about twice an infant's period.
+_PATTERN_SIZE = {"infant": 1.0, "adult": 2.0}
+
+
+def sample_look(rng: np.random.Generator, domain: str, skin_tone: np.ndarray | None = None,
+                population: str = "infant") -> Look:
+    """Random materials, light and post-processing for ``domain`` ("syn" or "real") and ``population``."""
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
+    if population not in _OUTFIT_PROBS:
+        raise ValueError(f"unknown population {population!r}; expected one of {sorted(_OUTFIT_PROBS)}")
+    size = _PATTERN_SIZE[population]
     real = domain == "real"
     skin = skin_tone if skin_tone is not None else (
         _skin_real(rng) if real else _SYN_SKIN[rng.integers(len(_SYN_SKIN))])
@@ -169,17 +179,20 @@ def sample_look(rng: np.random.Generator, domain: str, skin_tone: np.ndarray | N
     if rng.random() < 0.6:
         hair = np.array([0.12, 0.08, 0.05]) * rng.uniform(0.6, 2.5) if real else np.array([0.35, 0.25, 0.18])
         hair = np.clip(hair, 0.0, 0.8)
-    outfit = str(rng.choice(OUTFITS, p=(0.35, 0.25, 0.25, 0.15)))
+    outfit = str(rng.choice(OUTFITS, p=_OUTFIT_PROBS[population]))
     if real:
         cloth_kinds = ("plain", "stripes", "dots", "checks", "flowers", "blobs")
         top_base, bottom_base = _random_colour(rng), _random_colour(rng)
-        top = _sample_pattern(rng, domain, cloth_kinds, top_base, (0.012, 0.04))
-        bottom = _sample_pattern(rng, domain, cloth_kinds, bottom_base, (0.012, 0.04)) if rng.random() < 0.6 else top
+        cloth_period = (0.012 * size, 0.04 * size)
+        top = _sample_pattern(rng, domain, cloth_kinds, top_base, cloth_period)
+        bottom = _sample_pattern(rng, domain, cloth_kinds, bottom_base, cloth_period) if rng.random() < 0.6 else top
         blanket_kinds = ("plaid", "checks", "dots", "stripes", "blobs", "flowers")
-        blanket = _sample_pattern(rng, domain, blanket_kinds, _random_colour(rng, val=(0.4, 1.0)), (0.03, 0.15))
+        blanket = _sample_pattern(rng, domain, blanket_kinds, _random_colour(rng, val=(0.4, 1.0)),
+                                  (0.03 * size, 0.15 * size))
         blanket2 = None
         if rng.random() < 0.45:
-            blanket2 = _sample_pattern(rng, domain, blanket_kinds + ("plain",), _random_colour(rng), (0.03, 0.12))
+            blanket2 = _sample_pattern(rng, domain, blanket_kinds + ("plain",), _random_colour(rng),
+                                       (0.03 * size, 0.12 * size))
         tilt = np.radians(rng.uniform(10.0, 55.0))
         temp = rng.uniform(-1.0, 1.0)
         light_colour = np.array([1.0 + 0.08 * temp, 1.0, 1.0 - 0.15 * temp])
@@ -194,10 +207,10 @@ def sample_look(rng: np.random.Generator, domain: str, skin_tone: np.ndarray | N
     else:
         top_base = _SYN_PALETTE[rng.integers(len(_SYN_PALETTE))]
         bottom_base = _SYN_PALETTE[rng.integers(len(_SYN_PALETTE))]
-        top = _sample_pattern(rng, domain, ("plain", "plain", "stripes"), top_base, (0.02, 0.035))
+        top = _sample_pattern(rng, domain, ("plain", "plain", "stripes"), top_base, (0.02 * size, 0.035 * size))
         bottom = Pattern("plain", bottom_base, bottom_base) if rng.random() < 0.5 else top
         mattress = _SYN_MATTRESS[rng.integers(len(_SYN_MATTRESS))]
-        blanket = _sample_pattern(rng, domain, ("plain", "plain", "stripes"), mattress, (0.08, 0.15))
+        blanket = _sample_pattern(rng, domain, ("plain", "plain", "stripes"), mattress, (0.08 * size, 0.15 * size))
         blanket2 = None
         tilt = np.radians(rng.uniform(0.0, 25.0))
         light_colour = np.ones(3)

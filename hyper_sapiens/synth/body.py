@@ -19,7 +19,7 @@ limbs); part ids are in :data:`PART_NAMES` (0 is the background).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -203,7 +203,10 @@ _FACE_DIRECTIONS: dict[str, tuple[float, float, float]] = {
 
 @dataclass(frozen=True)
 class InfantShape:
-    """Per-subject body shape: joint offsets and primitive sizes (metres, rest pose, body frame)."""
+    """Per-subject body shape: joint offsets and primitive sizes (metres, rest pose, body frame).
+
+    The name is historical: adults (:func:`sample_shape` with ``population="adult"``) use the same class.
+    """
 
     offsets: np.ndarray          # (24, 3) offset of each joint from its parent
     head_centre: np.ndarray      # (3,) head ellipsoid centre in the head joint's frame
@@ -211,7 +214,8 @@ class InfantShape:
     ellipsoid_radii: np.ndarray  # (E, 3) radii of every ellipsoid (head included)
     ellipsoid_centres: np.ndarray  # (E, 3) centres in the frame of the joint they follow
     capsule_radii: np.ndarray    # (C,)
-    scale: float                 # overall size factor (1 = reference infant)
+    scale: float                 # overall size factor (1 = reference infant, about 2.6 for an adult)
+    population: str = "infant"   # "infant" or "adult"
 
     @property
     def length(self) -> float:
@@ -221,10 +225,63 @@ class InfantShape:
         return float(top - (j[7, 1] - 0.02 * self.scale))
 
 
-def sample_shape(rng: np.random.Generator) -> InfantShape:
-    """Draw a subject: overall size, bone-length factors, limb radii (chubbiness), head size."""
-    scale = float(rng.uniform(0.82, 1.14))
-    seg = {s: float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15)) for s in SEGMENTS}
+@dataclass(frozen=True)
+class Proportions:
+    """How a population's bodies differ from the reference infant (multipliers, before the overall scale).
+
+    ``segments`` scales bone lengths per segment (see :data:`SEGMENTS`), ``head`` the head's size,
+    ``torso`` the chest/abdomen/pelvis ellipsoids' radii (x = width, y = along the spine, z = depth),
+    ``limb_radius`` the capsules' radii per capsule name prefix, ``hands`` and ``feet`` their ellipsoids.
+    """
+
+    scale_range: tuple[float, float]
+    segments: dict[str, float]
+    head: float = 1.0
+    torso: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    limb_radius: dict[str, float] = field(default_factory=dict)
+    hands: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    feet: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    segment_spread: float = 0.06
+    chub_spread: float = 0.09
+
+
+POPULATIONS: dict[str, Proportions] = {
+    # the reference: a ~0.64 m infant of about 4 months, 0.52-0.73 m in all
+    "infant": Proportions(scale_range=(0.82, 1.14), segments={s: 1.0 for s in SEGMENTS}),
+    # adults 1.5-1.85 m: a head of about 1/7.5 of the body (an infant's is about 1/4), legs and arms 1.3-1.55
+    # times longer relative to the trunk, a narrower pelvis and shorter neck relative to the body, and
+    # thinner limbs for their length (anthropometric ratios as in Drillis & Contini's segment tables)
+    "adult": Proportions(
+        scale_range=(2.35, 2.85),
+        segments={"pelvis": 0.8, "spine": 1.05, "neck": 0.7, "thigh": 1.45, "shank": 1.55, "foot": 1.05,
+                  "shoulders": 1.05, "upper_arm": 1.35, "forearm": 1.35, "hand": 0.8},
+        head=0.52,
+        torso=(0.85, 0.9, 0.72),
+        limb_radius={"neck": 0.8, "trunk": 0.8, "left_upper_arm": 0.72, "right_upper_arm": 0.72,
+                     "left_forearm": 0.68, "right_forearm": 0.68, "left_thigh": 0.88, "right_thigh": 0.88,
+                     "left_shank": 0.78, "right_shank": 0.78},
+        hands=(0.8, 0.8, 0.8),
+        feet=(0.95, 0.95, 1.25),
+        segment_spread=0.04,
+        chub_spread=0.12,
+    ),
+}
+
+
+def sample_shape(rng: np.random.Generator, population: str = "infant") -> InfantShape:
+    """Draw a subject: overall size, bone-length factors, limb radii (chubbiness), head size.
+
+    ``population`` is a key of :data:`POPULATIONS` ("infant" or "adult"). For infants the draws are the
+    same as before adults existed, so infant data sets stay byte-identical.
+    """
+    try:
+        prop = POPULATIONS[population]
+    except KeyError:
+        raise ValueError(f"unknown population {population!r}; known: {sorted(POPULATIONS)}") from None
+    scale = float(rng.uniform(*prop.scale_range))
+    spread = prop.segment_spread
+    seg = {s: prop.segments[s] * float(np.clip(rng.normal(1.0, spread), 1 - 2.5 * spread, 1 + 2.5 * spread))
+           for s in SEGMENTS}
     offsets = np.zeros((NUM_JOINTS, 3))
     for j, off in _REST_OFFSETS.items():
         offsets[j] = off
@@ -235,21 +292,23 @@ def sample_shape(rng: np.random.Generator) -> InfantShape:
     # small left/right asymmetry, as in real bodies
     offsets[list(_MIRROR)] *= 1.0 + rng.normal(0.0, 0.01, size=(len(_MIRROR), 1))
     offsets *= scale
-    chub = float(np.clip(rng.normal(1.0, 0.09), 0.8, 1.25))
+    chub = float(np.clip(rng.normal(1.0, prop.chub_spread), 0.8, 1.25))
     width = float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15))
-    head = float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)) * scale
+    head = float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)) * scale * prop.head
     head_radii = np.array([0.062, 0.078, 0.068]) * head
     head_centre = np.array([0.0, 0.062, 0.012]) * head
     s = scale
+    torso = np.asarray(prop.torso)
+    hands, feet = np.asarray(prop.hands), np.asarray(prop.feet)
     radii = {
         "head": head_radii,
-        "chest": np.array([0.076 * width, 0.085, 0.058]) * s * chub ** 0.5,
-        "abdomen": np.array([0.073 * width, 0.08, 0.062]) * s * chub ** 0.6,
-        "pelvis": np.array([0.071 * width, 0.065, 0.055]) * s * chub ** 0.5,
-        "left_hand": np.array([0.03, 0.021, 0.012]) * s,
-        "right_hand": np.array([0.03, 0.021, 0.012]) * s,
-        "left_foot": np.array([0.021, 0.016, 0.038]) * s,
-        "right_foot": np.array([0.021, 0.016, 0.038]) * s,
+        "chest": np.array([0.076 * width, 0.085, 0.058]) * torso * s * chub ** 0.5,
+        "abdomen": np.array([0.073 * width, 0.08, 0.062]) * torso * s * chub ** 0.6,
+        "pelvis": np.array([0.071 * width, 0.065, 0.055]) * torso * s * chub ** 0.5,
+        "left_hand": np.array([0.03, 0.021, 0.012]) * hands * s,
+        "right_hand": np.array([0.03, 0.021, 0.012]) * hands * s,
+        "left_foot": np.array([0.021, 0.016, 0.038]) * feet * s,
+        "right_foot": np.array([0.021, 0.016, 0.038]) * feet * s,
         "nose": np.array([0.009, 0.008, 0.009]) * head,
         "left_ear": np.array([0.007, 0.018, 0.012]) * head,
         "right_ear": np.array([0.007, 0.018, 0.012]) * head,
@@ -259,10 +318,10 @@ def sample_shape(rng: np.random.Generator) -> InfantShape:
         "chest": np.array([0.0, 0.02, 0.0]) * s,
         "abdomen": np.array([0.0, -0.01, 0.006]) * s,
         "pelvis": np.array([0.0, -0.01, 0.0]) * s,
-        "left_hand": np.array([0.026, 0.0, 0.0]) * s,
-        "right_hand": np.array([-0.026, 0.0, 0.0]) * s,
-        "left_foot": np.array([0.0, -0.012, 0.022]) * s,
-        "right_foot": np.array([0.0, -0.012, 0.022]) * s,
+        "left_hand": np.array([0.026, 0.0, 0.0]) * hands * s,
+        "right_hand": np.array([-0.026, 0.0, 0.0]) * hands * s,
+        "left_foot": np.array([0.0, -0.012, 0.022]) * feet * s,
+        "right_foot": np.array([0.0, -0.012, 0.022]) * feet * s,
     }
     # nose and ears: small ellipsoids half sunk into the head surface
     for name, depth_in in (("nose", 0.5), ("left_ear", 0.3), ("right_ear", 0.3)):
@@ -274,6 +333,7 @@ def sample_shape(rng: np.random.Generator) -> InfantShape:
         "left_upper_arm": 0.024, "left_forearm": 0.021, "right_upper_arm": 0.024, "right_forearm": 0.021,
         "left_thigh": 0.032, "left_shank": 0.025, "right_thigh": 0.032, "right_shank": 0.025,
     }
+    cap = {k: v * prop.limb_radius.get(k, 1.0) for k, v in cap.items()}
     return InfantShape(
         offsets=offsets,
         head_centre=head_centre,
@@ -282,6 +342,7 @@ def sample_shape(rng: np.random.Generator) -> InfantShape:
         ellipsoid_centres=np.stack([centres[n] for n, _, _ in ELLIPSOIDS]),
         capsule_radii=np.asarray([cap[n] for n, _, _, _ in CAPSULES]) * s * chub,
         scale=scale,
+        population=population,
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
+from .adults import ADULT_PRESETS
 from .presets import PRESETS
 
 
@@ -28,7 +30,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "The same seed and preset give byte-identical files.",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--preset", default="demo", choices=sorted(PRESETS), help="data set size (default: demo)")
+    parser.add_argument("--population", default="infant", choices=("infant", "adult"),
+                        help="infant: the SyRIP/MINI-RGBD/skeleton-style infant data set (default); adult: the "
+                        "COCO-style synthetic adult set the demo's pretrained weights learn from (docs/synth.md)")
+    parser.add_argument("--preset", default=None,
+                        help=f"data set size: {', '.join(sorted(PRESETS))} for infants (default: demo); "
+                        f"{', '.join(sorted(ADULT_PRESETS))} for adults (default: pretrain)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--workers", type=int, default=None, help="render processes (default: all usable cores)")
     parser.add_argument("--image-size", type=_size, default=None, metavar="N|WxH",
@@ -45,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
     workers = args.workers if args.workers is not None else default_workers()
     start = time.perf_counter()
-    meta = generate_dataset(args.out, preset=args.preset, seed=args.seed, workers=workers,
+    if args.population == "adult":
+        return _run_adults(args, workers, start)
+    preset = args.preset or "demo"
+    if preset not in PRESETS:
+        print(f"synth: error: unknown infant preset {preset!r}; choose one of {sorted(PRESETS)}", file=sys.stderr)
+        return 2
+    meta = generate_dataset(args.out, preset=preset, seed=args.seed, workers=workers,
                             image_size=args.image_size, progress=not args.no_progress,
                             labelled_fraction=args.labelled_fraction)
     elapsed = time.perf_counter() - start
@@ -57,4 +70,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"  minirgbd: {c['minirgbd_sequences']} sequences, {c['minirgbd_frames']} frames")
     print(f"  skeletons: {c['skeleton_sequences']} sequences, {c['skeleton_frames']} frames")
     print(f"  time: {elapsed:.1f} s")
+    return 0
+
+
+def _run_adults(args: argparse.Namespace, workers: int, start: float) -> int:
+    from .adults import generate_adult_dataset
+
+    preset = args.preset or "pretrain"
+    if preset not in ADULT_PRESETS:
+        print(f"synth: error: unknown adult preset {preset!r}; choose one of {sorted(ADULT_PRESETS)}", file=sys.stderr)
+        return 2
+    if args.image_size is not None or args.labelled_fraction is not None:
+        print("synth: error: --image-size and --labelled-fraction apply to the infant data set only", file=sys.stderr)
+        return 2
+    meta = generate_adult_dataset(args.out, preset=preset, seed=args.seed, workers=workers,
+                                  progress=not args.no_progress)
+    c = meta["counts"]
+    print(f"wrote {args.out} (adults, preset {preset}, seed {meta['seed']}, {workers} workers)")
+    print(f"  train {c['train']}, val {c['val']} (held-out subjects)")
+    print(f"  time: {time.perf_counter() - start:.1f} s")
     return 0

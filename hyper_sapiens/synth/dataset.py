@@ -35,7 +35,6 @@ byte-identical for any number of workers.
 from __future__ import annotations
 
 import functools
-import multiprocessing as mp
 import os
 import shutil
 from dataclasses import replace
@@ -52,6 +51,7 @@ from .body import PART_NAMES, InfantShape, sample_shape
 from .camera import Camera, look_from_above, sample_camera, scaled_minirgbd_intrinsics
 from .files import depth_to_png16, normals_to_png16, save_npz, write_bytes, write_joint_rows, write_json, write_png
 from .motion import pose_body, sample_motion, sample_posture
+from .pool import default_workers, map_items
 from .presets import Preset, get_preset
 from .sample import body_bounds, render_body, render_sample, sample_heading, sequence_keypoints
 
@@ -70,14 +70,16 @@ FALSE_POSITIVE_RATE = 0.05
 """Probability that a real image's detection list also holds one low-score (0.05-0.3) false box."""
 
 
-def _rng(seed: int, *keys: int) -> np.random.Generator:
+def item_rng(seed: int, *keys: int) -> np.random.Generator:
+    """The generator of one work item: ``SeedSequence([seed, *keys])``."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), *(int(k) for k in keys)])))
 
 
-def subject_identity(seed: int, subject: int, domain: str) -> tuple[InfantShape, np.ndarray]:
-    """Body shape and skin tone of infant ``subject`` (the same in every image it appears in)."""
-    rng = _rng(seed, _STREAM["subject"], subject)
-    shape = sample_shape(rng)
+def subject_identity(seed: int, subject: int, domain: str,
+                     population: str = "infant") -> tuple[InfantShape, np.ndarray]:
+    """Body shape and skin tone of subject ``subject`` (the same in every image it appears in)."""
+    rng = item_rng(seed, _STREAM["subject"], subject)
+    shape = sample_shape(rng, population)
     real_skin = _skin_real(rng)
     syn_skin = _SYN_SKIN[int(rng.integers(len(_SYN_SKIN)))]
     return shape, (real_skin if domain == "real" else syn_skin)
@@ -93,7 +95,8 @@ def _init_worker(cfg: dict[str, Any]) -> None:
     cv2.setNumThreads(1)
 
 
-def _acceptable(s: dict[str, Any], width: int, height: int) -> bool:
+def acceptable(s: dict[str, Any], width: int, height: int) -> bool:
+    """A usable training image: the body covers 3 % of it, 10 keypoints inside, 5 of them visible."""
     v = s["keypoints_coco"][:, 2]
     return s["area"] >= 0.03 * width * height and int((v > 0).sum()) >= 10 and int((v == 2).sum()) >= 5
 
@@ -104,13 +107,13 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
     seed, out = cfg["seed"], Path(cfg["out"])
     domain, pattern = SPLITS[split]
     width, height = preset.image_size
-    rng = _rng(seed, _STREAM[split], index)
+    rng = item_rng(seed, _STREAM[split], index)
     pool = {"train_syn": preset.syn_subjects, "train_real": preset.real_subjects, "test_real": preset.test_subjects}
     subject = _SUBJECT_BASE[split] + int(rng.integers(pool[split]))
     shape, skin = subject_identity(seed, subject, domain)
     for _ in range(50):
         s = render_sample(rng, domain, (width, height), shape=shape, skin_tone=skin)
-        if _acceptable(s, width, height):
+        if acceptable(s, width, height):
             break
     name = pattern.format(index)
     write_bytes(out / "syrip" / "images" / split / name, s["encoded"])
@@ -138,7 +141,7 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
 @functools.lru_cache(maxsize=2)
 def minirgbd_sequence(seed: int, seq: int, frames: int, size: tuple[int, int], fps: float):
     """Subject, posed body (all frames), fixed camera and look of MINI-RGBD-style sequence ``seq``."""
-    rng = _rng(seed, _STREAM["minirgbd"], seq)
+    rng = item_rng(seed, _STREAM["minirgbd"], seq)
     subject = _SUBJECT_BASE["minirgbd"] + seq
     shape, skin = subject_identity(seed, subject, "syn")
     angles = sample_motion(rng, frames, fps, "supine")
@@ -161,7 +164,7 @@ def _render_minirgbd(seq: int, frame: int) -> None:
     seed, out = cfg["seed"], Path(cfg["out"])
     _, shape, body, camera, look = minirgbd_sequence(seed, seq, preset.minirgbd_frames, preset.minirgbd_size,
                                                      preset.fps)
-    rng = _rng(seed, _STREAM["minirgbd"], seq, frame + 1)
+    rng = item_rng(seed, _STREAM["minirgbd"], seq, frame + 1)
     s = render_body(body, shape, camera, look, rng, frame=frame)
     root = out / "minirgbd" / f"{seq:02d}"
     write_bytes(root / "rgb" / f"syn_{frame:05d}.png", s["encoded"])
@@ -178,7 +181,7 @@ def _render_skeleton(seq: int) -> int:
     cfg = _CFG
     preset: Preset = cfg["preset"]
     seed, out = cfg["seed"], Path(cfg["out"])
-    rng = _rng(seed, _STREAM["skeleton"], seq)
+    rng = item_rng(seed, _STREAM["skeleton"], seq)
     subject = _SUBJECT_BASE["skeleton"] + int(rng.integers(max(2, preset.skeleton_sequences // 4)))
     shape, _ = subject_identity(seed, subject, "syn")
     posture = sample_posture(rng)
@@ -233,7 +236,7 @@ def _prepare_out(out: Path) -> None:
 def _detections(seed: int, split: str, annotations: list[dict], width: int, height: int) -> list[dict]:
     dets = []
     for ann in annotations:
-        rng = _rng(seed, _STREAM["detections"], _STREAM[split], ann["image_id"])
+        rng = item_rng(seed, _STREAM["detections"], _STREAM[split], ann["image_id"])
         x, y, w, h = ann["bbox"]
         size = float(np.sqrt(max(w * h, 1.0)))
         x0, y0, x1, y1 = np.array([x, y, x + w, y + h]) + rng.normal(0.0, 0.03 * size, 4)
@@ -252,7 +255,8 @@ def _detections(seed: int, split: str, annotations: list[dict], width: int, heig
     return dets
 
 
-def _coco_category() -> dict:
+def coco_category() -> dict:
+    """The COCO ``person`` category with the 17 keypoint names and the 1-based skeleton."""
     return {"supercategory": "person", "id": 1, "name": "person", "keypoints": list(COCO17.names),
             "skeleton": [list(p) for p in COCO17_SKELETON_1BASED]}
 
@@ -267,14 +271,6 @@ def _work_items(preset: Preset) -> list[tuple]:
                      ("test_real", preset.test_real)):
         items += [("syrip", split, i) for i in range(1, n + 1)]
     return items
-
-
-def default_workers() -> int:
-    """Number of CPU cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0, workers: int | None = None,
@@ -294,8 +290,6 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
         labelled_fraction: share of ``train_real`` images that keep their keypoints (default: the
             preset's, 0.25 for demo); the others get ``num_keypoints: 0`` and all-zero keypoints.
     """
-    from tqdm import tqdm
-
     if int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     cfg_preset = get_preset(preset, image_size)
@@ -308,25 +302,15 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
     cfg = {"preset": cfg_preset, "seed": int(seed), "out": str(out)}
     items = _work_items(cfg_preset)
     workers = min(default_workers() if workers is None else max(1, int(workers)), len(items))
-    results: list[tuple] = []
-    with tqdm(total=len(items), desc=f"synth {cfg_preset.name}", unit="item", disable=not progress) as bar:
-        if workers == 1:
-            previous = dict(_CFG)
-            _init_worker_inline(cfg)
-            try:
-                for item in items:
-                    results.append(_run_item(item))
-                    bar.update(1)
-            finally:
-                _CFG.clear()
-                _CFG.update(previous)
-        else:
-            ctx = mp.get_context("spawn")
-            chunk = max(1, min(8, len(items) // (workers * 16)))
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
-                for res in pool.imap_unordered(_run_item, items, chunksize=chunk):
-                    results.append(res)
-                    bar.update(1)
+    if workers == 1:
+        previous = dict(_CFG)
+        try:
+            results = map_items(items, _run_item, _init_worker_inline, cfg, 1, progress, f"synth {cfg_preset.name}")
+        finally:
+            _CFG.clear()
+            _CFG.update(previous)
+    else:
+        results = map_items(items, _run_item, _init_worker, cfg, workers, progress, f"synth {cfg_preset.name}")
     meta = _write_indexes(out, cfg_preset, int(seed), results)
     from .preview import write_preview
 
@@ -350,7 +334,7 @@ def _write_indexes(out: Path, preset: Preset, seed: int, results: list[tuple]) -
             skeleton_frames += int(res[2])
     n_real = preset.train_real
     n_lab = int(round(preset.labelled_fraction * n_real))
-    labelled = set((_rng(seed, _STREAM["labels"]).permutation(n_real)[:n_lab] + 1).tolist())
+    labelled = set((item_rng(seed, _STREAM["labels"]).permutation(n_real)[:n_lab] + 1).tolist())
     counts: dict[str, Any] = {}
     for split, entries in per_split.items():
         images, anns = [], []
@@ -365,7 +349,7 @@ def _write_indexes(out: Path, preset: Preset, seed: int, results: list[tuple]) -
             "info": {"description": f"hyper-sapiens synthetic infants, split {split}", "version": __version__,
                      "preset": preset.name, "seed": seed},
             "licenses": [],
-            "categories": [_coco_category()],
+            "categories": [coco_category()],
             "images": images,
             "annotations": anns,
         }

@@ -32,6 +32,8 @@ from .body import (
 
 POSTURES = ("supine", "prone", "side_left", "side_right")
 POSTURE_PROBS = (0.76, 0.12, 0.06, 0.06)
+ADULT_POSTURE_PROBS = (0.45, 0.19, 0.18, 0.18)
+"""Adults on a bed or the floor, as in in-bed pose data sets (SLP): more prone and side-lying than infants."""
 # Roll of the body about its long axis, degrees: 0 = lying on the back (anterior up).
 _POSTURE_ROLL = {"supine": 0.0, "prone": 180.0, "side_left": -90.0, "side_right": 90.0}
 
@@ -44,11 +46,15 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _latent_stats(posture: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of every DOF's latent variable for ``posture``."""
+def _latent_stats(posture: str, population: str = "infant") -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of every DOF's latent variable for ``posture`` and ``population``."""
     typical = np.asarray([d.typical for d in DOFS], dtype=np.float64)
     spread = np.asarray([d.spread for d in DOFS], dtype=np.float64)
-    if posture == "prone":
+    if population == "adult":
+        _adult_pose(posture, typical, spread)
+    elif population != "infant":
+        raise ValueError(f"unknown population {population!r}; expected 'infant' or 'adult'")
+    elif posture == "prone":
         # lying on the belly: legs mostly extended or frog-like, arms up beside the head,
         # elbows bent with the forearms on the mattress, head turned to a side
         for side in ("", "r"):
@@ -68,14 +74,41 @@ def _latent_stats(posture: str) -> tuple[np.ndarray, np.ndarray]:
     return _logit(frac), spread
 
 
+# Adult lying poses (degrees, DOF names without the right side's "r" prefix): (typical, spread) per posture.
+# Infants lie with hips and knees flexed (about 45 and 65 degrees) and the arms out; adults lie stretched out
+# on the back or belly with the arms along the body or above the head, and curl up when lying on a side.
+_ADULT_POSES: dict[str, dict[str, tuple[float, float]]] = {
+    "supine": {"hip_flex": (8, 0.8), "hip_abd": (10, 0.8), "hip_twist": (15, 0.8), "knee_flex": (10, 1.0),
+               "ankle_flex": (-15, 0.8), "shoulder_elev": (-55, 1.3), "shoulder_fwd": (5, 0.9),
+               "shoulder_twist": (-10, 0.9), "elbow_flex": (20, 1.1)},
+    "prone": {"hip_flex": (-3, 0.6), "hip_abd": (12, 0.8), "knee_flex": (10, 1.0), "ankle_flex": (-25, 0.6),
+              "shoulder_elev": (-20, 1.6), "shoulder_fwd": (-5, 0.6), "shoulder_twist": (-40, 1.0),
+              "elbow_flex": (45, 1.3), "neck_flex": (-10, 0.8)},
+    # side-lying, often curled (hips and knees flexed, arms in front of the chest)
+    "side": {"hip_flex": (55, 1.2), "hip_abd": (5, 0.7), "knee_flex": (60, 1.2), "shoulder_elev": (-25, 1.2),
+             "shoulder_fwd": (55, 1.0), "elbow_flex": (70, 1.1), "spine_flex": (6, 0.9), "spine1_flex": (4, 0.9),
+             "neck_flex": (10, 0.8)},
+}
+
+
+def _adult_pose(posture: str, typical: np.ndarray, spread: np.ndarray) -> None:
+    table = _ADULT_POSES["side" if posture.startswith("side") else posture]
+    for name, (value, sd) in table.items():
+        for side in ("", "r"):
+            key = side + name
+            if key in DOF_INDEX:
+                typical[DOF_INDEX[key]] = value
+                spread[DOF_INDEX[key]] = sd
+
+
 def latent_to_angles(z: np.ndarray) -> np.ndarray:
     """DOF angles (radians) from latents ``z (..., NUM_DOFS)``; always within the limits."""
     return DOF_LO + (DOF_HI - DOF_LO) * _sigmoid(z)
 
 
-def sample_pose(rng: np.random.Generator, posture: str = "supine") -> np.ndarray:
+def sample_pose(rng: np.random.Generator, posture: str = "supine", population: str = "infant") -> np.ndarray:
     """One random pose: DOF angles ``(NUM_DOFS,)`` in radians, within the joint limits."""
-    return sample_motion(rng, 1, posture=posture)[0]
+    return sample_motion(rng, 1, posture=posture, population=population)[0]
 
 
 def _smooth_noise(rng: np.random.Generator, t: int, n: int, sigma_frames: np.ndarray) -> np.ndarray:
@@ -100,7 +133,8 @@ _KICK = {"hip_flex": 1.0, "knee_flex": 1.0, "ankle_flex": 0.5, "hip_abd": 0.3}
 _WAVE = {"shoulder_elev": 0.8, "shoulder_fwd": 0.8, "elbow_flex": 1.0, "wrist_flex": 0.5}
 
 
-def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0, posture: str = "supine") -> np.ndarray:
+def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0, posture: str = "supine",
+                  population: str = "infant") -> np.ndarray:
     """A smooth motion: DOF angles ``(num_frames, NUM_DOFS)`` in radians, within the joint limits.
 
     The latent of every DOF is ``mu + sigma * (a * drift + b * rhythm)`` with ``a^2 + b^2 / 2 ~ 1``:
@@ -108,7 +142,7 @@ def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0, 
     or arm-waving (0.4-1.2 Hz) oscillation modulated by a slowly varying envelope.
     """
     t = int(num_frames)
-    mu, sigma = _latent_stats(posture)
+    mu, sigma = _latent_stats(posture, population)
     # time constants: proximal/trunk joints drift slowly, distal joints faster
     tau_s = np.where(np.isin([d.joint for d in DOFS], (3, 6, 9, 12, 15)), 1.2, 0.5)
     tau_s = tau_s * rng.uniform(0.6, 1.4, size=NUM_DOFS)
@@ -145,8 +179,10 @@ class Placement:
     translation: np.ndarray  # (T, 3)
 
 
-def sample_posture(rng: np.random.Generator) -> str:
-    return str(POSTURES[int(rng.choice(len(POSTURES), p=POSTURE_PROBS))])
+def sample_posture(rng: np.random.Generator, population: str = "infant") -> str:
+    """A random posture: mostly supine for infants, more often prone or on a side for adults."""
+    probs = ADULT_POSTURE_PROBS if population == "adult" else POSTURE_PROBS
+    return str(POSTURES[int(rng.choice(len(POSTURES), p=probs))])
 
 
 def root_rotation(posture: str, heading: float, jitter: np.ndarray | None = None) -> np.ndarray:
@@ -192,7 +228,10 @@ def pose_body(shape: InfantShape, angles: np.ndarray, posture: str, heading: flo
         offset_xy: (T, 2) or (2,) horizontal translation of the root (metres).
     """
     body = forward_kinematics(shape, angles)
-    placed = place_on_mattress(body, root_rotation(posture, heading, jitter))
+    # contact tolerances are for an infant's size; an adult's scale with the body
+    size = shape.scale if shape.population != "infant" else 1.0
+    placed = place_on_mattress(body, root_rotation(posture, heading, jitter), sink=0.004 * size,
+                               allowance=0.015 * size, max_lift=0.06 * size)
     if offset_xy is not None:
         off = np.zeros((placed.num_frames, 3))
         off[:, :2] = offset_xy

@@ -188,7 +188,7 @@ def render_body(body: PosedBody, shape: InfantShape, camera: Camera, look: Look,
 def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[int, int] = (256, 256), *,
                   shape: InfantShape | None = None, skin_tone: np.ndarray | None = None,
                   posture: str | None = None, angles: np.ndarray | None = None, heading: float | None = None,
-                  camera: Camera | None = None) -> dict[str, Any]:
+                  camera: Camera | None = None, population: str = "infant") -> dict[str, Any]:
     """Render one random infant image with exact labels (see the module docstring for the keys).
 
     Args:
@@ -200,14 +200,16 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
         angles: (NUM_DOFS,) joint angles in radians (default: a random pose).
         heading: radians about world z; 0 puts the head towards the image top (default: random).
         camera: a fixed :class:`Camera` (default: random, above the infant).
+        population: "infant" (default) or "adult": body proportions, pose distribution and clothing
+            (ignored for what ``shape`` and ``angles`` already fix).
     Also returns ``posture``, ``domain``, ``area`` (silhouette pixels), ``encoded``/``ext``
     (the PNG or JPEG bytes the data set writer saves).
     """
     rng = as_generator(seed_or_rng)
     width, height = int(image_size[0]), int(image_size[1])
-    shape = shape if shape is not None else sample_shape(rng)
-    posture = posture if posture is not None else sample_posture(rng)
-    angles = np.asarray(angles if angles is not None else sample_pose(rng, posture), dtype=np.float64)
+    shape = shape if shape is not None else sample_shape(rng, population)
+    posture = posture if posture is not None else sample_posture(rng, population)
+    angles = np.asarray(angles if angles is not None else sample_pose(rng, posture, population), dtype=np.float64)
     if angles.shape != (NUM_DOFS,):
         raise ValueError(f"angles must have shape ({NUM_DOFS},), got {angles.shape}")
     heading = heading if heading is not None else sample_heading(rng)
@@ -216,7 +218,7 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
     if camera is None:
         centre, radius = body_bounds(body)
         camera = sample_camera(rng, width, height, centre, radius, domain)
-    look = sample_look(rng, domain, skin_tone)
+    look = sample_look(rng, domain, skin_tone, population=shape.population)
     result = render_body(body, shape, camera, look, rng)
-    result.update(domain=domain, posture=posture, heading=float(heading))
+    result.update(domain=domain, posture=posture, heading=float(heading), population=shape.population)
     return result
