@@ -1,8 +1,10 @@
 """The ``hyper-sapiens ablate`` verb: what each ingredient of the method buys, on the demo data.
 
-Five variants with the same budget of optimiser steps (split over the stages as in the demo configs),
-each trained and evaluated on ``test_real`` with several seeds:
+Every variant starts from the shipped pretrained weights (as the demo does; ``--from-scratch``: random
+weights) and gets the same budget of optimiser steps (split over the stages as in the demo configs); each is
+trained and evaluated on ``test_real`` with several seeds:
 
+(0) ``pretrained``    — the pretrained weights zero-shot, no infant training (the same for every seed);
 (a) ``real_only``     — labelled real images only (the 25 % of ``train_real`` that keep keypoints);
 (b) ``stage1_only``   — synthetic images + MINI-RGBD only (stage 1 for the whole budget);
 (c) ``curriculum``    — stages 1 → 2 → 3 without the prior (SDS) and without geometry (geo) terms;
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-VARIANTS = ("real_only", "stage1_only", "curriculum", "+geometry", "+prior")
+VARIANTS = ("pretrained", "real_only", "stage1_only", "curriculum", "+geometry", "+prior")
 STAGE_SHARE = (0.4, 0.35, 0.25)
 
 
@@ -58,6 +60,20 @@ def _train(cfg, progress: bool) -> Path:
     return Path(cfg.run.dir) / "final.safetensors"
 
 
+def _pretrained_weights(cfg, out: Path) -> Path:
+    """The stage-1 model with only ``sapiens_checkpoints.pose`` loaded, saved as our weights file."""
+    import torch
+
+    from .models import build_model, load_sapiens_checkpoint, save_weights
+
+    if not cfg.get("sapiens_checkpoints") or not cfg.sapiens_checkpoints.get("pose"):
+        raise ValueError("the 'pretrained' variant needs pretrained weights; it has none with --from-scratch")
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    load_sapiens_checkpoint(model, cfg.sapiens_checkpoints.pose, part="pose", strict=True)
+    return save_weights(model, out / "final.safetensors")
+
+
 def run_variant(
     variant: str,
     data: Path,
@@ -68,9 +84,12 @@ def run_variant(
     device: str,
     progress: bool,
     overrides: tuple[str, ...] = (),
+    from_scratch: bool = False,
 ) -> Path:
-    """Train one variant; returns its final weights. ``overrides`` (``key=value``) apply to every stage."""
+    """Train one variant; returns its final weights. ``overrides`` (``key=value``) apply to every stage;
+    ``from_scratch`` adds the demo's from-scratch overrides of each stage (random start, their learning rates)."""
     from .config import load_config
+    from .demo import stage_overrides
 
     common = [
         f"data.root={data}",
@@ -81,8 +100,13 @@ def run_variant(
         *overrides,
     ]
     out = runs / f"{variant}_seed{seed}"
+    if variant == "pretrained":
+        return _pretrained_weights(load_config("stage1_syn_warmup_demo", common), out)
     if variant in ("real_only", "stage1_only"):
-        cfg = load_config("stage1_syn_warmup_demo", common + _run_overrides(budget, out))
+        cfg = load_config(
+            "stage1_syn_warmup_demo", common + stage_overrides("stage1", from_scratch=from_scratch)
+            + _run_overrides(budget, out)
+        )
         if variant == "real_only":
             syrip = data / "syrip"
             cfg.data.sources = {
@@ -101,7 +125,8 @@ def run_variant(
     init = None
     names = ("stage1_syn_warmup_demo", "stage2_mixed_demo", "stage3_real_refine_demo")
     for i, (name, n) in enumerate(zip(names, steps, strict=True)):
-        cfg = _stage_cfg(name, common, n, out / f"stage{i + 1}", init, geo, sds)
+        stage_common = common + stage_overrides(f"stage{i + 1}", from_scratch=from_scratch)
+        cfg = _stage_cfg(name, stage_common, n, out / f"stage{i + 1}", init, geo, sds)
         init = _train(cfg, progress)
     return init
 
@@ -115,7 +140,13 @@ def run_ablation(
     data: Path | None = None,
     variants: tuple[str, ...] = VARIANTS,
     overrides: tuple[str, ...] = (),
+    from_scratch: bool = False,
 ) -> dict[str, Any]:
+    """Train and evaluate ``variants`` for every seed; writes ``ablation.json`` (after every run) and ``ablation.md``.
+
+    ``from_scratch`` starts every variant from random weights (drops the ``pretrained`` row); ``overrides``
+    (``key=value``) apply to every stage of every variant.
+    """
     from .config import load_config
     from .engine.distributed import pick_device
     from .evaluation.report import evaluate_checkpoint
@@ -124,6 +155,8 @@ def run_ablation(
     from .prior.train import train_prior
     from .synth import generate_dataset
 
+    if from_scratch:
+        variants = tuple(v for v in variants if v != "pretrained")
     out.mkdir(parents=True, exist_ok=True)
     if data is None:
         data = out / "data"
@@ -140,8 +173,11 @@ def run_ablation(
     )
     for seed in seeds:
         for variant in variants:
+            if variant == "pretrained" and results[variant]:  # no training: the same figures for every seed
+                results[variant].append({**results[variant][0], "seed": seed})
+                continue
             t = time.perf_counter()
-            weights = run_variant(variant, data, runs, prior, seed, budget, device, progress, overrides)
+            weights = run_variant(variant, data, runs, prior, seed, budget, device, progress, overrides, from_scratch)
             metrics = evaluate_checkpoint(
                 load_model(weights),
                 eval_cfg,
@@ -161,13 +197,16 @@ def run_ablation(
             )
             (out / "ablation.json").write_text(
                 json.dumps(
-                    {"budget_steps": budget, "seeds": seeds, "overrides": list(overrides), "runs": results}, indent=2
+                    {"budget_steps": budget, "seeds": seeds, "overrides": list(overrides),
+                     "from_scratch": from_scratch, "runs": results},
+                    indent=2,
                 ),
                 encoding="utf-8",
             )
     table = summarise(results)
-    (out / "ablation.md").write_text(render_table(table, budget, seeds, overrides), encoding="utf-8")
-    return {"budget_steps": budget, "seeds": seeds, "overrides": list(overrides), "runs": results, "table": table}
+    (out / "ablation.md").write_text(render_table(table, budget, seeds, overrides, from_scratch), encoding="utf-8")
+    return {"budget_steps": budget, "seeds": seeds, "overrides": list(overrides), "runs": results, "table": table,
+            "from_scratch": from_scratch}
 
 
 def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
@@ -187,10 +226,15 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, f
 
 
 def render_table(
-    table: dict[str, dict[str, float]], budget: int, seeds: list[int], overrides: tuple[str, ...] | list[str] = ()
+    table: dict[str, dict[str, float]],
+    budget: int,
+    seeds: list[int],
+    overrides: tuple[str, ...] | list[str] = (),
+    from_scratch: bool = False,
 ) -> str:
+    start = "random weights" if from_scratch else "the pretrained weights"
     lines = [
-        f"# Ablation on the demo data ({budget} steps per variant, seeds {seeds})",
+        f"# Ablation on the demo data ({budget} steps per variant from {start}, seeds {seeds})",
         *(["", f"Overrides for every stage: `{' '.join(overrides)}`"] if overrides else []),
         "",
         "| variant | PCK@0.05 ↑ | G-Error ↓ | prior plausibility ↓ |",
@@ -208,11 +252,15 @@ def render_table(
     found = effects(table)
     if found:
         lines += ["", "What each ingredient did (mean over seeds; ± is the standard deviation):", "", *found]
+    versus = effects(table, VERSUS)
+    if versus:
+        lines += ["", "The full method against the baselines:", "", *versus]
     return "\n".join(lines) + "\n"
 
 
 #: Each ingredient and the variant it is added to.
 STEPS = (
+    ("training on the labelled real infants (from the pretrained start)", "pretrained", "real_only"),
     ("synthetic data instead of the labelled real images", "real_only", "stage1_only"),
     ("the curriculum (stages 2 and 3 with real images)", "stage1_only", "curriculum"),
     ("the depth-normal consistency term", "curriculum", "+geometry"),
@@ -220,11 +268,18 @@ STEPS = (
 )
 
 
-def effects(table: dict[str, dict[str, float]]) -> list[str]:
+#: The full method against the baselines the method must beat.
+VERSUS = (
+    ("the full method against (a) real-labelled only", "real_only", "+prior"),
+    ("the full method against (b) stage 1 only", "stage1_only", "+prior"),
+)
+
+
+def effects(table: dict[str, dict[str, float]], steps: tuple[tuple[str, str, str], ...] = STEPS) -> list[str]:
     """One sentence per ingredient: the change of mean PCK@0.05 it brought, called a help or a harm only
     when it exceeds the seeds' spread (the two standard deviations added in quadrature)."""
     lines = []
-    for what, before, after in STEPS:
+    for what, before, after in steps:
         a, b = table.get(before, {}), table.get(after, {})
         if "pck@0.05" not in a or "pck@0.05" not in b:
             continue
@@ -256,6 +311,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="KEY=VALUE",
         help="config overrides for every stage of every variant, e.g. loss.sds.min_confidence=0",
     )
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="start every variant from random weights instead of the shipped pretrained weights")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
@@ -275,9 +332,11 @@ def run(args: argparse.Namespace) -> int:
             data=Path(args.data) if args.data else None,
             variants=tuple(args.variants),
             overrides=tuple(args.set),
+            from_scratch=args.from_scratch,
         )
     except (FileNotFoundError, DataFileError, ValueError) as err:
         print(f"ablate: error: {err}", file=sys.stderr)
         return 2
-    print(render_table(result["table"], result["budget_steps"], result["seeds"], result["overrides"]))
+    print(render_table(result["table"], result["budget_steps"], result["seeds"], result["overrides"],
+                       result["from_scratch"]))
     return 0

@@ -99,7 +99,7 @@ def learning_curve(metrics_file: Path) -> list[dict[str, Any]]:
 
 
 def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float], device: str,
-                    progress: bool) -> dict[str, Any]:
+                    progress: bool, commits: list[str] | None = None) -> dict[str, Any]:
     """Write the fp16 Sapiens-layout weights and their manifest; figures are measured on the written file."""
     from omegaconf import OmegaConf
 
@@ -109,7 +109,8 @@ def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float
     from .models.pretrained import save_sapiens_pose, sha256_of
 
     trained = load_model(run_dir / "final.safetensors")
-    commit = git_commit()
+    commits = sorted(set(commits or [git_commit()]))
+    commit = commits[0] if len(commits) == 1 else " ".join(commits)
     steps = int(cfg.run.steps)
     weights = save_sapiens_pose(
         trained, out / f"{WEIGHTS_NAME}.safetensors",
@@ -175,6 +176,12 @@ def run_pretrain(out: Path, resume: bool = False, stop_after: int | None = None,
     data = out / "data"
     timings_file = out / "timings.json"
     timings: dict[str, float] = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+    # the code that trains is the code of every piece's start: record each piece's commit
+    commits_file = out / "commits.json"
+    commits: list[str] = json.loads(commits_file.read_text()) if commits_file.is_file() and resume else []
+    commits.append(git_commit())
+    if not resume:
+        timings.pop("train", None)  # a fresh run: only the rendering (when reused) carries over
 
     print("== 1/3 render the synthetic adults and the infant demo set ==", flush=True)
     for key, (population, preset) in {"synth_adults": ("adult", adult_preset),
@@ -192,6 +199,7 @@ def run_pretrain(out: Path, resume: bool = False, stop_after: int | None = None,
                                f"run.seed={seed}", f"run.device={device}", *(overrides or [])]
                       + ([f"run.stop_after={stop_after}"] if stop_after is not None else []))
     print(f"== 2/3 train {CONFIG} ({cfg.run.steps} steps) into {run_dir} ==", flush=True)
+    commits_file.write_text(json.dumps(commits))
     start = time.perf_counter()
     trainer = Trainer(cfg, resume=resume, progress=progress)
     try:
@@ -206,7 +214,7 @@ def run_pretrain(out: Path, resume: bool = False, stop_after: int | None = None,
 
     print("== 3/3 write the fp16 weights and their manifest ==", flush=True)
     cfg.run.pop("stop_after", None)
-    manifest = package_weights(cfg, run_dir, out, timings, device, progress)
+    manifest = package_weights(cfg, run_dir, out, timings, device, progress, commits)
     return {"complete": True, "step": result["step"], "manifest": manifest}
 
 

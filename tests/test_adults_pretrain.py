@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from file_helpers import tree_hash
 
 from hyper_sapiens.cli import main
 from hyper_sapiens.synth import render_sample, sample_shape
@@ -62,15 +62,6 @@ def _angle(sample: dict, population: str) -> float:
     return float(np.mean(out))
 
 
-def _tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def test_adult_set_is_valid_coco_with_held_out_subjects_and_deterministic(tmp_path, capsys):
     from pycocotools.coco import COCO
 
@@ -90,7 +81,7 @@ def test_adult_set_is_valid_coco_with_held_out_subjects_and_deterministic(tmp_pa
     assert not subjects["train"] & subjects["val"]
     again = tmp_path / "again"
     generate_adult_dataset(again, preset="tiny", seed=0, workers=1, progress=False)
-    assert _tree_hash(out) == _tree_hash(again)
+    assert tree_hash(out) == tree_hash(again)
     assert main(["synth", "--population", "adult", "--preset", "demo", "--out", str(tmp_path / "x")]) == 2
 
 

@@ -10,7 +10,7 @@ import pytest
 import hyper_sapiens
 from hyper_sapiens.cli import main
 
-VERBS = ("synth", "train-prior", "train", "evaluate", "predict", "demo", "ablate", "convert-checkpoint")
+VERBS = ("synth", "train-prior", "train", "evaluate", "predict", "pretrain", "demo", "ablate", "convert-checkpoint")
 
 
 def test_version(capsys):

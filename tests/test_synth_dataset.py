@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from file_helpers import tree_hash
 
 from hyper_sapiens.keypoints import COCO17, COCO17_SKELETON_1BASED, KeypointConverter
 from hyper_sapiens.synth import PART_FLIP, PART_NAMES, generate_dataset, read_joint_rows
@@ -24,15 +24,6 @@ SPLITS = ("train_syn", "train_real", "test_real")
 def _coco(root: Path, split: str) -> dict:
     with open(root / "syrip" / "annotations" / f"{split}.json", encoding="utf-8") as f:
         return json.load(f)
-
-
-def _tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def test_files_exist_in_the_documented_layout(tiny_dataset):
@@ -233,9 +224,9 @@ def test_skeleton_sequences_have_the_documented_keys_and_agree_between_layouts(t
 
 def test_same_seed_gives_byte_identical_files_with_any_number_of_workers(tiny_dataset, tmp_path):
     generate_dataset(tmp_path / "two", preset="tiny", seed=0, workers=2, progress=False)
-    assert _tree_hash(tmp_path / "two") == _tree_hash(tiny_dataset)
+    assert tree_hash(tmp_path / "two") == tree_hash(tiny_dataset)
     generate_dataset(tmp_path / "other", preset="tiny", seed=1, workers=1, progress=False)
-    assert _tree_hash(tmp_path / "other") != _tree_hash(tiny_dataset)
+    assert tree_hash(tmp_path / "other") != tree_hash(tiny_dataset)
 
 
 def test_tiny_preset_renders_in_a_few_seconds(tmp_path):
