@@ -18,11 +18,19 @@ def _packaged_weights(name: str) -> str:
     return str(packaged_weights_path(str(name)))
 
 
-# `${packaged_weights:tiny_adult_pose}` in a config is the path of a weight file shipped in the package
-if not OmegaConf.has_resolver("packaged_weights"):
-    with warnings.catch_warnings():  # newer OmegaConf renames the call; both spellings behave the same here
-        warnings.simplefilter("ignore", UserWarning)
-        OmegaConf.register_new_resolver("packaged_weights", _packaged_weights)
+def _syrip_file(root: str, layout: str, key: str) -> str:
+    from .data.syrip_layout import syrip_file
+
+    return syrip_file(str(root), str(layout), str(key))
+
+
+# `${packaged_weights:tiny_adult_pose}`: the path of a weight file shipped in the package;
+# `${syrip_file:${data.syrip},${data.syrip_layout},train_ann}`: a SyRIP file in the chosen layout
+for _name, _resolver in (("packaged_weights", _packaged_weights), ("syrip_file", _syrip_file)):
+    if not OmegaConf.has_resolver(_name):
+        with warnings.catch_warnings():  # newer OmegaConf renames the call; both spellings behave the same here
+            warnings.simplefilter("ignore", UserWarning)
+            OmegaConf.register_new_resolver(_name, _resolver)
 
 
 def packaged_config_names() -> list[str]:

@@ -195,6 +195,29 @@ def test_coco_alignment_case_bbox_keypoint_oks_nms():
         assert stats[k] == pytest.approx(v, abs=1e-9), k
 
 
+@needs_coco_mini
+def test_coco_results_do_not_depend_on_the_input_order_and_drop_repeated_ids():
+    """mmpose sorts each image's instances by id (and keeps the first of repeated ids) before OKS-NMS."""
+    data = json.loads((COCO_MINI / "test_coco.json").read_text())
+    anns = data["annotations"]
+    kp = np.array([a["keypoints"] for a in anns], dtype=np.float32).reshape(len(anns), 17, 3)
+    pred, scores = kp[..., :2] * np.float32([0.98, 1.02]), kp[..., 2] * 0.8
+    areas = np.array([a["bbox"][2] * a["bbox"][3] * 1.5625 for a in anns])
+    image_ids, ids = np.array([a["image_id"] for a in anns]), np.array([a["id"] for a in anns])
+    bbox = np.full(len(anns), 0.98, np.float32)
+    evaluator = CocoKeypointEvaluator(data)
+
+    def stats(order, **extra):
+        return evaluator.evaluate(topdown_to_coco_results(
+            image_ids[order], pred[order], scores[order], bbox[order], areas[order], instance_ids=ids[order], **extra))
+
+    forward = stats(np.arange(len(anns)))
+    assert stats(np.arange(len(anns))[::-1]) == forward
+    repeated = np.r_[np.arange(len(anns)), 0]  # the first instance once more (as from a duplicated detection)
+    assert len(topdown_to_coco_results(image_ids[repeated], pred[repeated], scores[repeated], bbox[repeated],
+                                       areas[repeated], instance_ids=ids[repeated], nms_thr=None)) == len(anns)
+
+
 def test_rescore_and_oks_nms():
     np.testing.assert_allclose(
         rescore(np.array([[0.1, 0.5, 0.9], [0.1, 0.1, 0.2]]), np.array([0.5, 1.0])), [0.5 * 0.7, 0.0]

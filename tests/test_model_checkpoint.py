@@ -394,3 +394,67 @@ def test_cli_convert_checkpoint(tmp_path, capsys):
     torch.save({"state_dict": sd, "meta": {"x": CallsSystem()}}, evil)
     assert cli_main(["convert-checkpoint", str(evil), str(tmp_path / "e.safetensors")]) == 1
     assert "refusing" in capsys.readouterr().err
+
+
+def _three_task_files(tmp_path):
+    """Pose, depth and normal checkpoints in the Sapiens layouts, each with its own (different) backbone."""
+    heads = {"pose": MODEL_CFG["heads"]["pose"], "depth": {"deconv_channels": [8], "conv_channels": []},
+             "normal": {"deconv_channels": [8], "conv_channels": []}}
+    model = build_model(dict(MODEL_CFG, heads=heads))
+    files, states = {}, {}
+    for i, part in enumerate(("pose", "depth", "normal")):
+        backbone = {k: v for k, v in sapiens_state_dict(seed=10 + i).items() if k.startswith("backbone.")}
+        if part == "pose":
+            head = {k: v for k, v in sapiens_state_dict(seed=10).items() if k.startswith("head.")}
+        else:
+            own = getattr(model, f"{part}_head").state_dict()
+            head = {"decode_head." + k: torch.randn(v.shape, generator=torch.Generator().manual_seed(i)) for k, v
+                    in own.items()}
+        states[part] = {**backbone, **head}
+        files[part] = tmp_path / f"sapiens_{part}.pth"
+        write_mmengine_checkpoint(files[part], states[part])
+    return model, files, states
+
+
+@pytest.mark.parametrize("backbone_from", [None, "pose", "normal"])
+def test_three_task_checkpoints_load_one_backbone_and_each_head_from_its_file(tmp_path, backbone_from):
+    from hyper_sapiens.models import load_sapiens_parts
+
+    model, files, states = _three_task_files(tmp_path)
+    reports = load_sapiens_parts(model, files, backbone_from=backbone_from)
+    source = states[backbone_from or "pose"]  # the pose file's backbone by default
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, source["backbone." + key]), key
+    assert torch.equal(model.pose_head.final_layer.weight, states["pose"]["head.final_layer.weight"])
+    for part in ("depth", "normal"):
+        head = getattr(model, f"{part}_head").state_dict()
+        assert all(torch.equal(v, states[part]["decode_head." + k]) for k, v in head.items()), part
+    assert list(reports)[0] == (backbone_from or "pose")  # the backbone's file loads first
+    heads_only = [p for p in reports if p != (backbone_from or "pose")]
+    assert all(all(k.startswith("backbone.") for k in reports[p].ignored) and reports[p].ignored for p in heads_only)
+    if backbone_from != "depth":
+        assert any("corner patch padding" in n for n in reports["depth"].notes)
+
+
+def test_backbone_source_errors_are_clear(tmp_path):
+    from hyper_sapiens.models import load_sapiens_parts
+
+    model, files, _ = _three_task_files(tmp_path)
+    with pytest.raises(ValueError, match="no depth file"):
+        load_sapiens_parts(model, {"pose": files["pose"]}, backbone_from="depth")
+    with pytest.raises(ValueError, match="would be overwritten"):
+        load_sapiens_parts(model, {"backbone": files["pose"], "pose": files["pose"]}, backbone_from="pose")
+    with pytest.raises(ValueError, match="unknown parts"):
+        load_sapiens_parts(model, {"segmentation": files["pose"]})
+
+
+def test_goliath_pose_checkpoint_is_named_as_the_cause(tmp_path):
+    sd = sapiens_state_dict()
+    sd["head.final_layer.weight"] = torch.zeros(308, POSE_WIDTH, 1, 1)
+    sd["head.final_layer.bias"] = torch.zeros(308)
+    path = tmp_path / "sapiens_0.3b_goliath_best_goliath_AP_573.pth"
+    write_mmengine_checkpoint(path, sd)
+    with pytest.raises(CheckpointMismatchError, match="Goliath pose model .308 keypoints.*sapiens-pose-coco"):
+        load_sapiens_checkpoint(build_model(MODEL_CFG), path, part="pose")
+    # its backbone is still usable
+    assert load_sapiens_checkpoint(build_model(MODEL_CFG), path, part="backbone").ok

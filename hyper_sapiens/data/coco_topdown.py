@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from .base import RecordDataset
 from .io import DataFileError, read_json
 from .pipeline import TopDownTransform
 from .records import InstanceRecord
+
+log = logging.getLogger(__name__)
 
 
 def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -> np.ndarray:
@@ -26,6 +29,28 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
         ],
         dtype=np.float32,
     )
+
+
+#: Image file names that FiDIP's SyRIP loader builds from the image id when the path is not ``file_name``
+#: (``lib/dataset/syrip.py``, ``image_path_from_index``: ``train%05d.jpg`` for the training sets,
+#: ``test%d.jpg`` for ``validate_infant``).
+SYRIP_NAME_PATTERNS = ("train{:05d}.jpg", "test{}.jpg")
+
+
+def image_domain(image: dict[str, Any], default: str, where: str = "") -> str:
+    """``syn`` or ``real`` for a COCO image entry: the project's ``domain`` field, else SyRIP's ``is_synthetic``
+    (a bool, 0/1 or "true"/"false"), else ``default``."""
+    if "domain" in image:
+        return str(image["domain"])
+    if "is_synthetic" in image:
+        flag = image["is_synthetic"]
+        if isinstance(flag, str):
+            text = flag.strip().lower()
+            if text not in ("true", "false", "1", "0", "yes", "no"):
+                raise DataFileError(f"{where}image {image.get('id')}: is_synthetic must be a boolean, got {flag!r}")
+            flag = text in ("true", "1", "yes")
+        return "syn" if bool(flag) else "real"
+    return default
 
 
 def _load_detections(path: str | os.PathLike, score_thr: float) -> dict[int, list[dict[str, Any]]]:
@@ -57,8 +82,13 @@ class CocoTopDownDataset(RecordDataset):
         detections: optional COCO detection-results JSON; its boxes (score ≥ ``det_score_thr``) replace
             the annotations, one unlabelled instance per box (top-down inference on detected people).
         use_dense: read the depth/normal/mask files that image entries name.
+        keep_domain: ``"syn"`` or ``"real"``: keep only the images of that domain (to split a file that holds
+            both kinds, such as SyRIP's ``200R_1000S``, into two sources); the others are counted in ``skipped``.
 
-    Instances are kept unless ``iscrowd`` or their box has no area; those are counted in ``skipped``.
+    An image's domain is its ``domain`` field, else SyRIP's ``is_synthetic`` flag, else ``domain``. Its file is
+    ``image_root/file_name``, else (SyRIP) ``image_root/train%05d.jpg`` or ``test%d.jpg`` from the image id;
+    an image found nowhere is an error that lists the paths tried. Instances are kept unless ``iscrowd`` or
+    their box has no area; those are counted in ``skipped``.
     """
 
     def __init__(
@@ -73,9 +103,12 @@ class CocoTopDownDataset(RecordDataset):
         det_score_thr: float = 0.0,
         use_dense: bool = True,
         group: str | None = None,
+        keep_domain: str | None = None,
     ) -> None:
         if labelled not in ("all", "labelled", "unlabelled"):
             raise ValueError(f"labelled must be 'all', 'labelled' or 'unlabelled', got {labelled!r}")
+        if keep_domain not in (None, "syn", "real"):
+            raise ValueError(f"keep_domain must be 'syn', 'real' or null, got {keep_domain!r}")
         super().__init__([], transform, name=f"coco:{Path(ann_file).name}")
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)
@@ -85,8 +118,24 @@ class CocoTopDownDataset(RecordDataset):
         data = read_json(self.ann_file)
         if not isinstance(data, dict) or "images" not in data:
             raise DataFileError(f"{self.ann_file}: not a COCO keypoints file (no 'images' list)")
+        where = f"{self.ann_file}: "
+        domains = {int(img["id"]): image_domain(img, domain, where) for img in data["images"]}
+        kinds = sorted(set(domains.values()))
+        if keep_domain is None and len(kinds) > 1:
+            log.info(
+                "%s holds images of several domains %s: each sample keeps its own; set keep_domain on two sources "
+                "to choose the mix per domain", self.ann_file, kinds,
+            )
+        if keep_domain is not None:
+            dropped = {i for i, d in domains.items() if d != keep_domain}
+            if dropped:
+                self.skipped[f"images of the other domain (keep_domain={keep_domain})"] += len(dropped)
+                data = dict(data, images=[im for im in data["images"] if int(im["id"]) not in dropped],
+                            annotations=[a for a in data.get("annotations", [])
+                                         if int(a.get("image_id", -1)) not in dropped])
         self.coco = data
-        images = {int(img["id"]): img for img in data["images"]}
+        images = {int(img["id"]): dict(img, domain=domains[int(img["id"])]) for img in data["images"]}
+        self._path_cache: dict[int, str] = {}
         group = group if group is not None else self.ann_file.stem
         if detections is not None:
             dets = _load_detections(detections, det_score_thr)
@@ -154,15 +203,32 @@ class CocoTopDownDataset(RecordDataset):
                 if image.get(key):
                     extras[field] = str(self.extras_root / image[key])
         return InstanceRecord(
-            image_path=str(self.image_root / image["file_name"]),
+            image_path=self._image_path(image),
             bbox=box,
             keypoints=kp[:, :2] if kp is not None else np.zeros((k, 2), np.float32),
             visible=np.minimum(kp[:, 2], 1.0) if kp is not None else np.zeros(k, np.float32),
             has_keypoints=kp is not None,
-            domain=image.get("domain", domain),
+            domain=image["domain"],
             image_id=int(image["id"]),
             camera=None if cam is None else np.array([cam["fx"], cam["fy"], cam["cx"], cam["cy"]], np.float32),
             image_size=(int(image["width"]), int(image["height"])) if "width" in image else None,
             group=group,
             **extras,
         )
+
+    def _image_path(self, image: dict) -> str:
+        """``image_root/file_name`` when it exists, else FiDIP's SyRIP names from the id (see the class doc)."""
+        image_id = int(image["id"])
+        if image_id in self._path_cache:
+            return self._path_cache[image_id]
+        tried = []
+        names = ([image["file_name"]] if image.get("file_name") else []) + [
+            p.format(image_id) for p in SYRIP_NAME_PATTERNS
+        ]
+        for name in names:
+            path = self.image_root / name
+            if path.is_file():
+                self._path_cache[image_id] = str(path)
+                return str(path)
+            tried.append(str(path))
+        raise DataFileError(f"{self.ann_file}: image {image_id}: no image file found; tried {', '.join(tried)}")

@@ -6,17 +6,25 @@ Config (``loss`` section; a term with weight 0 or absent is not computed)::
       pose:   {weight: 1.0}                       # heatmap MSE on labelled samples (both domains)
       coord:  {weight: 0.1, beta: 50}             # integral regression: L1 of soft-argmax vs labels (/ map width)
       syn_pose_scale: {weight: 1.0, decay: ...}   # optional extra factor on synthetic pose samples
-      depth:  {weight: 0.5, kind: silog, domains: [syn]}   # silog on log-depth output, or ssi
+      depth:  {weight: 0.5, kind: auto, domains: [syn]}    # auto | silog (log-depth output) | ssi
       normal: {weight: 0.5, domains: [syn]}       # angular loss
-      geo:    {weight: 0.1, mode: log_depth, detach: depth, domains: [syn, real]}
+      geo:    {weight: 0.1, mode: auto, detach: depth, domains: [syn, real]}   # auto | log_depth | tilt
       bone:   {weight: 0.05, reference: PATH_TO_SKELETONS, domains: [real]}
       sds:    {weight: 0.01, prior: RUN/prior.safetensors, t_range: [20, 200], domains: [real],
                beta: 50, decay: {kind: cosine, final: 0.1}}
 
 Every term also takes ``warmup_steps``, ``start_step`` and ``decay`` (see
-:func:`hyper_sapiens.engine.schedules.term_weight`). The depth head's output is read as log-depth
-(natural log of metres up to a constant); ``geo`` with ``mode: log_depth`` uses the intrinsics of samples
-that have them and falls back to the scale-free ``tilt`` form for the others.
+:func:`hyper_sapiens.engine.schedules.term_weight`).
+
+What the depth head's output means is ``model.depth_output`` (:data:`DEPTH_OUTPUTS`):
+
+- ``log_depth`` (our heads trained from scratch): natural log of metres up to a constant. ``kind: auto`` is
+  ``silog``; ``geo`` ``mode: auto`` is ``log_depth``, which uses the intrinsics of samples that have them
+  and falls back to the scale-free ``tilt`` form for the others.
+- ``relative`` (the released Sapiens depth heads, whose targets are foreground depth min-max normalised to
+  [0, 1] per image): depth up to an unknown scale and shift. ``kind: auto`` is ``ssi``; ``geo`` ``mode:
+  auto`` is ``tilt``, the only form that needs neither. ``silog`` or ``mode: log_depth`` on relative depth
+  are refused: their log of a [0, 1] value is not log-depth, and the normals they imply come out far too flat.
 """
 
 from __future__ import annotations
@@ -40,6 +48,25 @@ from ..losses import (
 from .schedules import term_weight
 
 TERMS = ("pose_syn", "pose_real", "coord", "depth", "normal", "geo", "bone", "sds")
+DEPTH_OUTPUTS = ("log_depth", "relative")
+_AUTO = {"log_depth": {"kind": "silog", "mode": "log_depth"}, "relative": {"kind": "ssi", "mode": "tilt"}}
+
+
+def resolve_depth_output(
+    model_cfg: Mapping[str, Any], sapiens_checkpoints: Mapping[str, Any] | None, init_from: str | None = None
+) -> str:
+    """``model.depth_output`` when set; else that of the ``init_from`` weights (their stored config); else
+    ``relative`` when a Sapiens depth checkpoint is loaded; else ``log_depth``."""
+    value = model_cfg.get("depth_output") if model_cfg else None
+    if value is None and init_from:
+        from ..models import read_weights_metadata
+
+        value = (read_weights_metadata(init_from).get("config") or {}).get("depth_output")
+    if value is None:
+        return "relative" if (sapiens_checkpoints or {}).get("depth") else "log_depth"
+    if value not in DEPTH_OUTPUTS:
+        raise ValueError(f"model.depth_output must be one of {DEPTH_OUTPUTS}, got {value!r}")
+    return str(value)
 
 
 def _domain_mask(batch: Mapping[str, torch.Tensor], domains: list[str] | tuple[str, ...]) -> torch.Tensor:
@@ -75,6 +102,7 @@ class TrainingObjective:
         depth_size: depth map ``(W, H)``.
         total_steps: for decays.
         device: where the prior lives.
+        depth_output: what the depth head predicts, ``log_depth`` or ``relative`` (see the module docstring).
     """
 
     def __init__(
@@ -84,8 +112,14 @@ class TrainingObjective:
         depth_size: tuple[int, int] | None,
         total_steps: int,
         device: torch.device,
+        depth_output: str = "log_depth",
     ) -> None:
         self.cfg = {k: _spec(loss_cfg, k) for k in loss_cfg}
+        if depth_output not in DEPTH_OUTPUTS:
+            raise ValueError(f"depth_output must be one of {DEPTH_OUTPUTS}, got {depth_output!r}")
+        self.depth_output = depth_output
+        self.depth_kind = self._choose("depth", "kind", ("silog", "ssi"), {"relative": ("silog",)})
+        self.geo_mode = self._choose("geo", "mode", ("log_depth", "tilt"), {"relative": ("log_depth",)})
         known = {"pose", "coord", "syn_pose_scale", "depth", "normal", "geo", "bone", "sds"}
         unknown = sorted(set(self.cfg) - known)
         if unknown:
@@ -114,6 +148,22 @@ class TrainingObjective:
             if not bone_cfg.get("reference"):
                 raise ValueError("loss.bone.weight > 0 needs loss.bone.reference (skeleton files for reference ratios)")
             self.bone_reference = torch.as_tensor(load_bone_reference(str(bone_cfg["reference"])), device=device)
+
+    def _choose(self, term: str, key: str, allowed: tuple[str, ...], refused: dict[str, tuple[str, ...]]) -> str:
+        """``loss.<term>.<key>``: ``auto`` (the default) follows the depth output; a choice that contradicts it
+        is an error."""
+        value = str(self.cfg.get(term, {}).get(key, "auto"))
+        if value == "auto":
+            return _AUTO[self.depth_output][key]
+        if value not in allowed:
+            raise ValueError(f"loss.{term}.{key} must be auto or one of {allowed}, got {value!r}")
+        if value in refused.get(self.depth_output, ()):
+            raise ValueError(
+                f"loss.{term}.{key}={value} reads the depth output as log-depth, but model.depth_output is "
+                f"{self.depth_output} (the released Sapiens depth heads predict per-image min-max normalised "
+                f"depth); use {key}: auto ({_AUTO[self.depth_output][key]})"
+            )
+        return value
 
     def weights_at(self, step: int) -> dict[str, float]:
         """Each term's weight at ``step``."""
@@ -154,15 +204,12 @@ class TrainingObjective:
         if depth is not None and weights["depth"] > 0:
             cfg = self.cfg["depth"]
             mask = batch["depth_mask"] & _domain_mask(batch, cfg.get("domains", ["syn"]))[:, None, None, None]
-            kind = cfg.get("kind", "silog")
-            if kind == "silog":
+            if self.depth_kind == "silog":
                 terms["depth"] = silog_loss(
                     depth, batch["depth"], mask, variance_focus=float(cfg.get("variance_focus", 0.85))
                 )
-            elif kind == "ssi":
-                terms["depth"] = ssi_loss(depth, batch["depth"], mask)
             else:
-                raise ValueError(f"loss.depth.kind must be silog or ssi, got {kind!r}")
+                terms["depth"] = ssi_loss(depth, batch["depth"], mask)
         normal = outputs.get("normal")
         if normal is not None and weights["normal"] > 0:
             cfg = self.cfg["normal"]
@@ -209,9 +256,8 @@ class TrainingObjective:
             has_mask = batch["has_body_mask"].bool()[:, None, None, None]
             region = torch.where(has_mask, batch["body_mask"].bool(), region)
         region = region & sel[:, None, None, None]
-        mode = cfg.get("mode", "log_depth")
         detach = cfg.get("detach", "depth")
-        if mode == "tilt":
+        if self.geo_mode == "tilt":
             return geo_consistency_loss(depth, normal, region, mode="tilt", detach=detach)
         has_cam = batch["has_camera"].bool()
         map_size = (depth.shape[-1], depth.shape[-2])

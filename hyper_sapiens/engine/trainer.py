@@ -37,7 +37,7 @@ from ..models import (
     autocast_for,
     build_model,
     layer_decay_param_groups,
-    load_sapiens_checkpoint,
+    load_sapiens_parts,
     load_weights,
     save_weights,
     set_trainable_blocks,
@@ -46,7 +46,7 @@ from .checkpointing import load_trainer_state, save_trainer_state
 from .distributed import DistInfo, all_reduce_mean, all_true, barrier, init_distributed, shutdown
 from .evaluation import evaluate_predictions
 from .inference import run_inference
-from .objective import TrainingObjective
+from .objective import TrainingObjective, resolve_depth_output
 from .schedules import lr_factor
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,13 @@ class Trainer:
         self.state_strategy = "fsdp" if self.sharded else "ddp"
         self._replica: torch.nn.Module | None = None  # rank 0's unsharded copy for evaluation (FSDP)
 
+        # what the depth head predicts follows the weights it starts from (Sapiens depth heads: relative depth)
+        init_from = _get(cfg, "init_from", None)
+        cfg.model.depth_output = resolve_depth_output(
+            cfg.model,
+            _get(cfg, "sapiens_checkpoints", {}),
+            init_from if init_from and Path(init_from).is_file() else None,
+        )
         torch.manual_seed(self.seed)
         model = build_model(cfg.model)
         self._initial_weights(model)
@@ -145,7 +152,12 @@ class Trainer:
             input_size=input_size, heatmap_size=self.pipeline.heatmap_size, sigma=self.pipeline.sigma
         )
         self.objective = TrainingObjective(
-            _get(cfg, "loss", {}), input_size, self.map_sizes.get("depth"), self.total_steps, self.device
+            _get(cfg, "loss", {}),
+            input_size,
+            self.map_sizes.get("depth"),
+            self.total_steps,
+            self.device,
+            depth_output=cfg.model.depth_output,
         )
         if resume:
             self._load_state(self.run_dir / "last.ckpt")
@@ -184,10 +196,12 @@ class Trainer:
                 raise FileNotFoundError(f"init_from: weights file not found: {init_from}")
             report = load_weights(model, init_from, strict=bool(_get(self.cfg, "init_strict", True)))
             log.info("init_from %s: %d tensors loaded", init_from, len(report.loaded))
-        for part, path in dict(_get(self.cfg, "sapiens_checkpoints", {}) or {}).items():
-            if path:
-                report = load_sapiens_checkpoint(model, path, part=part, strict=True)
-                log.info("Sapiens %s checkpoint %s: %s", part, path, report.summary())
+        files = dict(_get(self.cfg, "sapiens_checkpoints", {}) or {})
+        backbone_from = files.pop("backbone_from", None)
+        reports = load_sapiens_parts(model, files, backbone_from=backbone_from, strict=True)
+        for i, (part, report) in enumerate(reports.items()):  # the file that gives the backbone comes first
+            what = "backbone" if part == "backbone" else f"backbone + {part} head" if i == 0 else f"{part} head"
+            log.info("%s <- %s\n%s", what, report.path, report.summary())
 
     def _unfreeze_schedule(self) -> UnfreezeSchedule | None:
         milestones = _get(self.cfg, "optim.unfreeze", None)

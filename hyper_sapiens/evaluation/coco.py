@@ -1,8 +1,10 @@
 """COCO keypoint AP/AR through pycocotools, with mmpose ``CocoMetric``'s defaults for top-down results.
 
-``topdown_to_coco_results`` does what ``CocoMetric`` does before the evaluation: instance score =
-bbox score × mean of the keypoint scores above 0.2 (0 when none is), OKS-NMS at 0.9 per image with
-the OKS scale taken from ``area`` (mmpose passes the product of the padded, aspect-fixed box scale).
+``topdown_to_coco_results`` does what ``CocoMetric`` does before the evaluation: each image's instances
+sorted by instance id and deduplicated by it (``_sort_and_unique_bboxes``, so ties resolve the same whatever
+the input order), instance score = bbox score × mean of the keypoint scores above 0.2 (0 when none is),
+OKS-NMS at 0.9 per image with the OKS scale taken from ``area`` (mmpose passes the product of the padded,
+aspect-fixed box scale).
 """
 
 from __future__ import annotations
@@ -68,11 +70,14 @@ def topdown_to_coco_results(
     nms_thr: float | None = 0.9,
     rescore_instances: bool = True,
     sigmas: Sequence[float] = COCO17.sigmas,
+    instance_ids: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Top-down predictions → COCO keypoint results, rescored and OKS-NMS'd per image.
 
     Args: ``image_ids (N,)``, ``keypoints (N, K, 2)`` image pixels, ``scores (N, K)``, ``bbox_scores (N,)``,
-    ``areas (N,)`` (pixels², e.g. ``scale_w · scale_h``).
+    ``areas (N,)`` (pixels², e.g. ``scale_w · scale_h``), ``instance_ids (N,)`` (annotation or detection ids;
+    default: the input order). Within an image, instances are taken in ascending id order (stable) and only
+    the first of repeated ids is kept, as mmpose does before its OKS-NMS.
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -86,8 +91,13 @@ def topdown_to_coco_results(
     image_ids = np.asarray(image_ids)
     areas = np.asarray(areas, dtype=np.float64)
     results = []
+    ids = np.arange(n) if instance_ids is None else np.asarray(instance_ids)
+    if ids.shape != (n,):
+        raise ValueError(f"instance_ids must be ({n},), got {ids.shape}")
     for img in dict.fromkeys(image_ids.tolist()):
         idx = np.where(image_ids == img)[0]
+        idx = idx[np.argsort(ids[idx], kind="stable")]
+        idx = idx[np.r_[True, ids[idx][1:] != ids[idx][:-1]]]  # drop repeated ids, keep the first
         keep = (
             oks_nms(keypoints[idx], inst[idx], areas[idx], nms_thr, sigmas) if nms_thr is not None else range(len(idx))
         )

@@ -33,7 +33,12 @@ def coco_metrics(dataset: Any, preds: dict[str, Any]) -> dict[str, float] | None
     from . import CocoKeypointEvaluator, topdown_to_coco_results
 
     results = topdown_to_coco_results(
-        preds["image_id"], preds["keypoints"], preds["scores"], preds["bbox_score"], np.prod(preds["scale"], axis=1)
+        preds["image_id"],
+        preds["keypoints"],
+        preds["scores"],
+        preds["bbox_score"],
+        np.prod(preds["scale"], axis=1),
+        instance_ids=preds["instance_id"],
     )
     return CocoKeypointEvaluator(coco).evaluate(results)
 

@@ -50,6 +50,7 @@ __all__ = [
     "read_torch_checkpoint",
     "read_sapiens_state_dict",
     "load_sapiens_checkpoint",
+    "load_sapiens_parts",
     "infer_sapiens_arch",
     "save_weights",
     "load_weights",
@@ -607,6 +608,11 @@ def load_sapiens_checkpoint(
             )
         if load_backbone and part in ("pose", "normal") and pad != 2:
             report.notes.append(f"Sapiens {part} models use patch_padding=2; this backbone uses {pad}")
+        if not load_backbone and part == "depth" and pad != "corner":
+            report.notes.append(
+                "this depth head was trained on a Sapiens depth backbone (corner patch padding); here it runs on "
+                f"a backbone with patch_padding={pad}, so its first outputs are only approximate until fine-tuned"
+            )
 
     plan: list[tuple[nn.Module, dict[str, torch.Tensor]]] = []
     for prefix, module in targets.items():
@@ -634,10 +640,69 @@ def load_sapiens_checkpoint(
         if not any(key.startswith(p) for p in targets):
             (report.ignored if key.startswith(_KNOWN_PREFIXES) else report.unexpected).append(key)
     if strict and not report.ok:
-        raise CheckpointMismatchError(f"checkpoint does not match the model (nothing loaded):\n{report.summary()}")
+        raise CheckpointMismatchError(
+            f"checkpoint does not match the model (nothing loaded):\n{report.summary()}{_mismatch_hint(part, report)}"
+        )
     for module, picked in plan:
         _copy_into(module, picked)
     return report
+
+
+def _mismatch_hint(part: str, report: LoadReport) -> str:
+    """A sentence naming the likely cause of a shape mismatch, when it is a known one."""
+    for item in report.mismatched:
+        key, _, shapes = item.partition(": ")
+        if part == "pose" and key.endswith("final_layer.weight"):
+            file_k = shapes.split("]")[0].lstrip("file [").split(",")[0]
+            if file_k.strip() == "308":
+                return (
+                    "\n  cause: this is a Sapiens Goliath pose model (308 keypoints, sapiens_*_goliath_best_goliath_AP_"
+                    "*.pth); Hyper-Sapiens predicts the 17 COCO keypoints. Use the sapiens-pose-coco release "
+                    "(sapiens_{0.3b,0.6b,1b,2b}_coco_best_coco_AP_{796,812,821,822}.pth), or load only this file's "
+                    "backbone with sapiens_checkpoints.backbone (part=backbone)."
+                )
+            return f"\n  cause: the file's pose head predicts {file_k.strip()} keypoints, the model 17 (COCO17)."
+    return ""
+
+
+def load_sapiens_parts(
+    model: nn.Module, files: Mapping[str, Any], backbone_from: str | None = None, strict: bool = True
+) -> dict[str, LoadReport]:
+    """Load several Sapiens checkpoints into one model: **one** file gives the backbone, the others heads only.
+
+    Args:
+        files: part -> path for the parts in :data:`SAPIENS_PARTS` (``backbone``, ``pose``, ``depth``,
+            ``normal``); empty entries are skipped.
+        backbone_from: the part whose file supplies the shared backbone (default: ``backbone`` when that
+            file is given, else ``pose``, else ``depth``, else ``normal``). Loading every file with its
+            backbone would leave the model with the backbone of whichever came last.
+
+    Returns ``{part: LoadReport}``; the reports of head-only loads list the file's backbone keys as ignored.
+    """
+    chosen = {str(p): str(v) for p, v in files.items() if v}
+    unknown = sorted(set(chosen) - set(SAPIENS_PARTS))
+    if unknown:
+        raise ValueError(f"sapiens_checkpoints: unknown parts {unknown}; allowed: {list(SAPIENS_PARTS)}")
+    if not chosen:
+        return {}
+    if backbone_from is None:
+        backbone_from = next(p for p in SAPIENS_PARTS if p in chosen)
+    if backbone_from not in chosen:
+        raise ValueError(
+            f"sapiens_checkpoints.backbone_from={backbone_from!r}, but no {backbone_from} file is given "
+            f"(given: {sorted(chosen)})"
+        )
+    if "backbone" in chosen and backbone_from != "backbone":
+        raise ValueError(
+            f"sapiens_checkpoints.backbone ({chosen['backbone']}) would be overwritten: backbone_from is "
+            f"{backbone_from!r}; remove one of them"
+        )
+    reports = {}
+    for part in sorted(chosen, key=lambda p: p != backbone_from):  # the backbone's file first
+        reports[part] = load_sapiens_checkpoint(
+            model, chosen[part], part=part, strict=strict, load_backbone=part == backbone_from
+        )
+    return reports
 
 
 # --------------------------------------------------------------------------------------------------

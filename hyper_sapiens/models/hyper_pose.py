@@ -66,6 +66,7 @@ _BACKBONE_KEYS = {
     "num_heads",
     "ffn_ratio",
     "heads",
+    "depth_output",  # what the depth head predicts: log_depth | relative (read by the losses; see docs/model.md)
 }
 _HEAD_KEYS = {
     "pose": {"num_keypoints", "deconv_channels", "conv_channels", "deconv_kernel_sizes", "conv_kernel_sizes"},
@@ -262,6 +263,10 @@ def build_model(cfg: Mapping[str, Any] | Any) -> HyperPoseModel:
         "ffn_ratio": backbone.arch.ffn_ratio,
         "heads": resolved_heads,
     }
+    if cfg.get("depth_output") is not None:
+        if cfg["depth_output"] not in ("log_depth", "relative"):
+            raise ValueError(f"model.depth_output must be log_depth or relative, got {cfg['depth_output']!r}")
+        resolved["depth_output"] = str(cfg["depth_output"])
     return HyperPoseModel(
         backbone,
         pose_head=built.get("pose"),

@@ -42,6 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="SyRIP-style image size in pixels (default: the preset's, 256x256 for demo)")
     parser.add_argument("--labelled-fraction", type=float, default=None, metavar="F",
                         help="share of train_real images with keypoints (default: the preset's, 0.25 for demo)")
+    parser.add_argument("--syrip-layout", default="project", choices=("project", "release", "fidip"),
+                        help="how syrip/ is laid out: project (train_syn/train_real/test_real files, default), "
+                        "release (the SyRIP archive: one mixed 200R_1000S training file with is_synthetic, "
+                        "train%%05d.jpg / test%%d.jpg) or fidip (FiDIP's flat layout)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -60,13 +64,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     meta = generate_dataset(args.out, preset=preset, seed=args.seed, workers=workers,
                             image_size=args.image_size, progress=not args.no_progress,
-                            labelled_fraction=args.labelled_fraction)
+                            labelled_fraction=args.labelled_fraction, syrip_layout=args.syrip_layout)
     elapsed = time.perf_counter() - start
     c = meta["counts"]
     w, h = meta["image_size"]
     print(f"wrote {args.out} (preset {meta['preset']}, seed {meta['seed']}, {w}x{h}, {workers} workers)")
     print(f"  syrip: train_syn {c['train_syn']}, train_real {c['train_real']} ({c['train_real_labelled']} labelled), "
-          f"test_real {c['test_real']}")
+          f"test_real {c['test_real']}" + ("" if args.syrip_layout == "project" else
+                                            f", in SyRIP's {args.syrip_layout} layout (docs/synth.md)"))
     print(f"  minirgbd: {c['minirgbd_sequences']} sequences, {c['minirgbd_frames']} frames")
     print(f"  skeletons: {c['skeleton_sequences']} sequences, {c['skeleton_frames']} frames")
     print(f"  time: {elapsed:.1f} s")
@@ -80,8 +85,9 @@ def _run_adults(args: argparse.Namespace, workers: int, start: float) -> int:
     if preset not in ADULT_PRESETS:
         print(f"synth: error: unknown adult preset {preset!r}; choose one of {sorted(ADULT_PRESETS)}", file=sys.stderr)
         return 2
-    if args.image_size is not None or args.labelled_fraction is not None:
-        print("synth: error: --image-size and --labelled-fraction apply to the infant data set only", file=sys.stderr)
+    if args.image_size is not None or args.labelled_fraction is not None or args.syrip_layout != "project":
+        print("synth: error: --image-size, --labelled-fraction and --syrip-layout apply to the infant data set only",
+              file=sys.stderr)
         return 2
     meta = generate_adult_dataset(args.out, preset=preset, seed=args.seed, workers=workers,
                                   progress=not args.no_progress)

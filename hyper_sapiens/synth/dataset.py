@@ -275,7 +275,7 @@ def _work_items(preset: Preset) -> list[tuple]:
 
 def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0, workers: int | None = None,
                      image_size: tuple[int, int] | None = None, progress: bool = True, *,
-                     labelled_fraction: float | None = None) -> dict:
+                     labelled_fraction: float | None = None, syrip_layout: str = "project") -> dict:
     """Render the synthetic infant data set into ``out`` and return its metadata (also ``out/meta.json``).
 
     Args:
@@ -289,9 +289,13 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
         progress: show a tqdm progress bar.
         labelled_fraction: share of ``train_real`` images that keep their keypoints (default: the
             preset's, 0.25 for demo); the others get ``num_keypoints: 0`` and all-zero keypoints.
+        syrip_layout: ``project`` (the three splits above), or ``release`` / ``fidip``: the SyRIP download's
+            own layout, one mixed training file with ``is_synthetic`` (:mod:`hyper_sapiens.synth.syrip_release`).
     """
     if int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if syrip_layout not in ("project", "release", "fidip"):
+        raise ValueError(f"syrip_layout must be project, release or fidip, got {syrip_layout!r}")
     cfg_preset = get_preset(preset, image_size)
     if labelled_fraction is not None:
         if not 0.0 <= float(labelled_fraction) <= 1.0:
@@ -315,6 +319,11 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
     from .preview import write_preview
 
     write_preview(out, meta)
+    if syrip_layout != "project":
+        from .syrip_release import write_syrip_layout
+
+        meta["syrip"] = write_syrip_layout(out, syrip_layout)
+        write_json(out / "meta.json", meta, indent=2)
     return meta
 
 
