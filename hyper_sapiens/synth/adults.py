@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 
 from .. import __version__
-from .dataset import acceptable, coco_category, item_rng, subject_identity
+from .dataset import acceptable, coco_annotation, coco_category, item_rng, subject_identity
 from .files import write_bytes, write_json
 from .pool import map_items
 from .sample import render_sample
@@ -86,12 +86,7 @@ def _render_adult(item: tuple[str, int]) -> tuple[str, int, dict, dict]:
     image = {"id": index, "file_name": name, "width": width, "height": height,
              "camera": {k: round(v, 6) for k, v in s["camera"].items()},
              "domain": domain, "population": "adult", "subject": subject, "posture": s["posture"]}
-    keypoints: list[float | int] = []
-    for x, y, v in s["keypoints_coco"]:
-        keypoints += [round(float(x), 2), round(float(y), 2), int(v)] if v > 0 else [0, 0, 0]
-    ann = {"id": index, "image_id": index, "category_id": 1, "bbox": s["bbox_xywh"], "area": float(s["area"]),
-           "iscrowd": 0, "num_keypoints": int((s["keypoints_coco"][:, 2] > 0).sum()), "keypoints": keypoints}
-    return split, index, image, ann
+    return split, index, image, coco_annotation(index, s)
 
 
 def generate_adult_dataset(out: str | os.PathLike, preset: str = "pretrain", seed: int = 0,

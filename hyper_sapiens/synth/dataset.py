@@ -129,13 +129,18 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
             rel = f"{folder}/{split}/{stem}"
             write_png(out / "syrip" / rel, arr)
             image[key] = rel
+    return image, coco_annotation(index, s)
+
+
+def coco_annotation(index: int, s: dict[str, Any]) -> dict:
+    """The COCO keypoint annotation of rendered sample ``s`` (image and annotation id ``index``); keypoints
+    outside the image are written ``0, 0, 0``, as COCO does."""
     kp = s["keypoints_coco"]
     keypoints: list[float | int] = []
     for x, y, v in kp:
         keypoints += [round(float(x), 2), round(float(y), 2), int(v)] if v > 0 else [0, 0, 0]
-    ann = {"id": index, "image_id": index, "category_id": 1, "bbox": s["bbox_xywh"], "area": float(s["area"]),
-           "iscrowd": 0, "num_keypoints": int((kp[:, 2] > 0).sum()), "keypoints": keypoints}
-    return image, ann
+    return {"id": index, "image_id": index, "category_id": 1, "bbox": s["bbox_xywh"], "area": float(s["area"]),
+            "iscrowd": 0, "num_keypoints": int((kp[:, 2] > 0).sum()), "keypoints": keypoints}
 
 
 @functools.lru_cache(maxsize=2)
