@@ -1,4 +1,4 @@
-"""UDP geometry and heatmap codec against mmpose 1.3.2 semantics (notes/mmpose-semantics.md §1.1-1.3, §2.1)."""
+"""UDP geometry and heatmap codec against mmpose 1.3.2 semantics (mmpose/codecs/udp_heatmap.py and its tests)."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def test_codec_shape_errors():
 
 
 def _mmpose_udp_gaussian(kp: np.ndarray, vis: np.ndarray, heatmap_size, input_size, sigma: float):
-    """The per-keypoint loop of mmpose 1.3.2's UDP gaussian encoding (notes/mmpose-semantics.md §1.2)."""
+    """The per-keypoint loop of mmpose 1.3.2's UDP gaussian encoding (mmpose/codecs/utils/gaussian_heatmap.py)."""
     W, H = heatmap_size
     sf = ((np.array(input_size) - 1) / (np.array(heatmap_size) - 1)).astype(np.float32)
     k = kp.astype(np.float32) / sf
@@ -202,7 +202,8 @@ def test_batch_encode_equals_mmpose_loop_on_whole_heatmaps(sigma, heatmap_size, 
 
 def _mmpose_dark_udp_decode(hm: np.ndarray, input_size) -> np.ndarray:
     """mmpose 1.3.2's UDPHeatmap.decode with refine_keypoints_dark_udp, written out per channel
-    (notes/mmpose-semantics.md §1.3); channels with max <= 0 (NaN in mmpose) are not compared."""
+    (codecs/utils/post_processing.py);
+    channels with max <= 0 (NaN in mmpose) are not compared."""
     import cv2
 
     k, h, w = hm.shape

@@ -45,7 +45,7 @@ SIDE_EFFECTS: list[str] = []
 
 
 def sapiens_state_dict(seed: int = 0, grid: tuple[int, int] = (4, 3)) -> dict[str, torch.Tensor]:
-    """A pose checkpoint's state dict written from the Sapiens key/shape table (notes/sapiens.md §1-2)."""
+    """A pose checkpoint's state dict written from the Sapiens key/shape table (facebookresearch/sapiens configs)."""
     g = torch.Generator().manual_seed(seed)
 
     def rnd(*shape, scale=0.05):

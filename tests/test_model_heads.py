@@ -13,7 +13,7 @@ from hyper_sapiens.models import DepthHead, HyperPoseModel, NormalHead, PoseHeat
 #   depth (seg/configs/sapiens_depth/render_people/*.py): deconv (384,)*4, conv (384, 384), 1 out
 #   normal (seg/configs/sapiens_normal/normal_render_people/*.py): deconv (768,)*3, conv (768,)*3, 3 out
 EMBED = {"sapiens_0.3b": 1024, "sapiens_0.6b": 1280, "sapiens_1b": 1536, "sapiens_2b": 1920}
-# Rounded head sizes from the project notes (notes/sapiens.md, section 6), millions.
+# Rounded head sizes from the project notes (the Sapiens paper and model cards), millions.
 NOTES_MILLIONS = {
     "pose": (23.2, 26.4, 29.5, 34.2),
     "depth": (13.7, 15.2, 16.8, 19.2),

@@ -20,7 +20,7 @@ SAPIENS_TABLE = {
     "sapiens_1b": (1536, 40, 24),
     "sapiens_2b": (1920, 48, 32),
 }
-# Rounded sizes quoted in the project notes (notes/sapiens.md, section 6): billions.
+# Rounded sizes quoted in the project notes (the Sapiens paper and model cards): billions.
 NOTES_BILLIONS = {"sapiens_0.3b": 0.306, "sapiens_0.6b": 0.635, "sapiens_1b": 1.139, "sapiens_2b": 2.132}
 
 

@@ -8,7 +8,7 @@ from .layouts import KeypointLayout, get_layout
 
 # Correspondence tables, destination joint name -> source joint name. Only one direction
 # is written per pair; the converter inverts a table when asked for the other direction.
-# MINI-RGBD -> COCO17: notes/infant-data.md (SMIL joint semantics in layouts.py).
+# MINI-RGBD -> COCO17: the SMIL joint order of MINI-RGBD (Hesse et al. 2018) mapped by joint meaning (layouts.py).
 # BODY_25 -> COCO17: OpenPose's own BODY_25 definition, all 17 COCO points present.
 _NAME_TABLES: dict[tuple[str, str], dict[str, str]] = {
     ("minirgbd25", "coco17"): {

@@ -11,7 +11,8 @@ from .converter import KeypointConverter
 from .layouts import COCO17, KeypointLayout, get_layout
 
 # COCO17 points that exist in the MPII-style 16-joint layout used by infant domain-adaptation
-# work (notes/infant-data.md, "Body16"): shoulders, elbows, wrists, hips, knees, ankles.
+# work ("Body16" of thuml/Transfer-Learning-Library's keypoint benchmarks, used by SHIFT, CVPR-W 2025):
+# shoulders, elbows, wrists, hips, knees, ankles.
 _MPII16_IN_COCO17 = (
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",

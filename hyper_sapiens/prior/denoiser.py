@@ -1,8 +1,8 @@
 """The prior's noise predictor: an MLP with residual blocks and a sinusoidal timestep embedding.
 
-Shaped after DPoser's / GFPose's ``ScoreModelFC`` (see ``notes/priors-and-geometry.md`` §1.1), scaled down
-for CPU training: input -> ``Linear + time`` -> GroupNorm -> SiLU, then ``blocks`` residual blocks of two
-``(Linear + time) -> GroupNorm -> SiLU`` layers, then a zero-initialised linear read-out of ε.
+Shaped after DPoser's / GFPose's ``ScoreModelFC`` (Lu et al. 2023, github.com/moonbow721/DPoser; Ci et al.
+2023), scaled down for CPU training: input -> ``Linear + time`` -> GroupNorm -> SiLU, then ``blocks``
+residual blocks of two ``(Linear + time) -> GroupNorm -> SiLU`` layers, then a zero-initialised linear read-out of ε.
 
 The input is the noisy pose with its hidden joints zeroed plus a per-joint presence channel, flattened:
 ``[x_t * m, m]`` of size ``F·K·D + F·K`` (F frames per window), so a missing joint is "unknown", not

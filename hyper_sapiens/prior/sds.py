@@ -8,7 +8,7 @@ For a (normalised) pose ``x``, a step ``t`` from a low band and fresh noise ``ep
 
 so ``d loss / d x = c g / N``: the DreamFusion gradient in the stop-gradient ("target") form of threestudio.
 The value of the loss is ``0.5 Σ c² g²`` -- a gradient magnitude, not an objective to monitor
-(``notes/priors-and-geometry.md`` §5.1); the prior's plausibility score is (``score.py``).
+(Poole et al. 2022, DreamFusion, §3); the prior's plausibility score is (``score.py``).
 
 Weightings ``w(t)`` (``a_t = sqrt(abar_t)``, ``s_t = sqrt(1 - abar_t)``):
 

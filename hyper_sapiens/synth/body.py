@@ -476,7 +476,7 @@ class PosedBody:
         return np.minimum(ell, cap)
 
 
-# COCO17 body joints from SMIL joints (same table as the keypoint converter, notes/infant-data.md).
+# COCO17 body joints from SMIL joints (the same table as hyper_sapiens/keypoints/converter.py).
 _COCO_FROM_SMIL: dict[str, int] = {
     name: MINIRGBD25.index(src)
     for name, src in {
