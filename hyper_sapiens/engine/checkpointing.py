@@ -1,8 +1,11 @@
 """Trainer state on disk: atomic writes, safe loads (``torch.load(weights_only=True)``).
 
-``last.ckpt`` holds everything needed to continue exactly: model and EMA weights, optimizer state, the
-step, RNG states, best-metric bookkeeping and counters. It is written to a temporary file, flushed and
-fsynced, then renamed over the old one, so a process killed mid-write leaves the previous checkpoint intact.
+``last.ckpt`` holds what :class:`~hyper_sapiens.engine.trainer.Trainer` needs to continue: model and EMA
+weights, optimizer state, the step, the run strategy, seed and total steps (checked on resume),
+best-metric bookkeeping and the non-finite-loss counters. No RNG state is stored: the trainer re-seeds
+torch's RNG for every micro-batch from ``(seed, step, slot)``, so the step alone fixes the randomness.
+The file is written through :func:`hyper_sapiens.io_atomic.atomic_write_bytes` (temporary file, fsync,
+rename), so a process killed mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -14,26 +17,16 @@ from typing import Any
 
 import torch
 
+from ..io_atomic import atomic_write_bytes
+
 STATE_FORMAT = "hyper-sapiens/trainer-state-v1"
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def save_trainer_state(state: dict[str, Any], path: str | os.PathLike) -> Path:
     """Serialise ``state`` (tensors, numbers, strings, lists, dicts only) atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save({"format": STATE_FORMAT, **state}, buffer)
-    tmp = path.with_name(path.name + ".tmp")
-    _write_bytes(tmp, buffer.getvalue())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_trainer_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -48,17 +41,3 @@ def load_trainer_state(path: str | os.PathLike, map_location: str | torch.device
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ValueError(f"{path}: not a Hyper-Sapiens trainer state (format {STATE_FORMAT!r} expected)")
     return state
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    """The torch RNG states (CPU, and the CUDA device's when used)."""
-    out: dict[str, Any] = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        out["cuda"] = torch.cuda.get_rng_state(device)
-    return out
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)

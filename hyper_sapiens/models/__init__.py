@@ -5,26 +5,19 @@ See ``docs/model.md``.
 
 from __future__ import annotations
 
-from .checkpoint import (
-    CheckpointMismatchError,
-    LoadReport,
-    PickledObject,
-    UnsafeCheckpointError,
-    infer_sapiens_arch,
-    load_model,
-    load_sapiens_checkpoint,
-    load_sapiens_parts,
-    load_state_file,
-    load_weights,
-    read_sapiens_state_dict,
-    read_torch_checkpoint,
-    read_weights_metadata,
-    save_weights,
-)
 from .ema import ModelEMA
 from .flops import backbone_flops, head_flops, model_flops
 from .heads import DepthHead, NormalHead, PoseHeatmapHead
 from .hyper_pose import HEAD_NAMES, HyperPoseModel, autocast_for, build_model
+from .restricted_unpickler import PickledObject, UnsafeCheckpointError, read_torch_checkpoint
+from .sapiens_format import (
+    CheckpointMismatchError,
+    LoadReport,
+    infer_sapiens_arch,
+    load_sapiens_checkpoint,
+    load_sapiens_parts,
+    read_sapiens_state_dict,
+)
 from .training import (
     UnfreezeSchedule,
     convert_sync_batchnorm,
@@ -32,6 +25,13 @@ from .training import (
     set_trainable_blocks,
 )
 from .vit import ARCHS, SapiensViT, get_arch, patch_grid, resize_pos_embed
+from .weights_file import (
+    load_model,
+    load_state_file,
+    load_weights,
+    read_weights_metadata,
+    save_weights,
+)
 
 __all__ = [
     "ARCHS",

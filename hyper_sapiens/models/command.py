@@ -14,20 +14,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import (
-    SAPIENS_PARTS,
-    PickledObject,
-    UnsafeCheckpointError,
-    infer_sapiens_arch,
-    read_sapiens_state_dict,
-)
+from ..io_atomic import atomic_write
+from .restricted_unpickler import PickledObject, UnsafeCheckpointError
+from .sapiens_format import SAPIENS_PARTS, infer_sapiens_arch, is_pretrain_state, part_prefixes, read_sapiens_state_dict
 
-_PART_PREFIXES = {
-    "backbone": ("backbone.",),
-    "pose": ("backbone.", "head."),
-    "depth": ("backbone.", "decode_head."),
-    "normal": ("backbone.", "decode_head."),
-}
 _DTYPES = {"keep": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -35,13 +25,14 @@ def select_part(state: dict[str, torch.Tensor], part: str) -> dict[str, torch.Te
     """Keep the tensors of ``part`` (``auto``: all). A flat pretrain dict counts as the backbone."""
     if part == "auto":
         return dict(state)
-    if not any(k.startswith(("backbone.", "head.", "decode_head.")) for k in state):
+    prefixes = part_prefixes(part)
+    if is_pretrain_state(state):
         if part != "backbone":
             raise ValueError(f"a backbone-only (pretrain) checkpoint has no {part} head")
         return dict(state)
-    picked = {k: v for k, v in state.items() if k.startswith(_PART_PREFIXES[part])}
-    if part != "backbone" and not any(k.startswith(_PART_PREFIXES[part][1]) for k in picked):
-        raise ValueError(f"no '{_PART_PREFIXES[part][1]}*' keys: this is not a {part} checkpoint")
+    picked = {k: v for k, v in state.items() if k.startswith(prefixes)}
+    if part != "backbone" and not any(k.startswith(prefixes[1]) for k in picked):
+        raise ValueError(f"no '{prefixes[1]}*' keys: this is not a {part} checkpoint")
     return picked
 
 
@@ -76,10 +67,7 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, part: str
         metadata["meta_keys"] = ",".join(
             f"{k}:{'object' if isinstance(v, PickledObject) else type(v).__name__}" for k, v in meta.items()
         )
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, dst)
+    atomic_write(dst, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     return {
         "tensors": len(tensors),
         "parameters": sum(v.numel() for v in tensors.values()),

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..io_atomic import atomic_write
+
 __all__ = ["PACKAGED_WEIGHTS", "packaged_weights_path", "packaged_manifest", "save_sapiens_pose", "sha256_of"]
 
 PACKAGED_WEIGHTS = ("tiny_adult_pose",)
@@ -73,9 +75,4 @@ def save_sapiens_pose(model: nn.Module, path: str | os.PathLike, metadata: dict[
             tensors[prefix + key] = (value.to(dtype) if value.is_floating_point() else value).contiguous()
     meta = {"format": "sapiens-pose", "config": json.dumps(dict(getattr(model, "config", {}) or {}), sort_keys=True)}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))

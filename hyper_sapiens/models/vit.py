@@ -44,10 +44,6 @@ class ViTArch:
     def feedforward_channels(self) -> int:
         return self.embed_dims * self.ffn_ratio
 
-    @property
-    def head_dims(self) -> int:
-        return self.embed_dims // self.num_heads
-
 
 # Source: facebookresearch/sapiens, pretrain/mmpretrain/models/backbones/vision_transformer.py, `arch_zoo`.
 # `tiny` and `small` are ours: the same design with CPU-sized dimensions.

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
+from ..io_atomic import atomic_write
 from .denoiser import DenoiserConfig, PoseDenoiser
 from .normalize import NormalizedPose, NormalizerConfig, PoseNormalizer
 from .schedule import NoiseSchedule
@@ -122,13 +123,15 @@ class PosePrior(nn.Module):
         return self
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write ``prior.safetensors`` (``path`` is a folder, created if needed, or a ``.safetensors`` file)."""
+        """Write ``prior.safetensors`` (``path`` is a folder, created if needed, or a ``.safetensors`` file).
+
+        Written atomically (temporary file + rename, :func:`hyper_sapiens.io_atomic.atomic_write`).
+        """
         path = Path(path)
         file = path if path.suffix == ".safetensors" else path / FILE_NAME
-        file.parent.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.denoiser.state_dict().items()}
-        save_file(tensors, str(file), metadata={_META_KEY: json.dumps(self.config, sort_keys=True)})
-        return file
+        metadata = {_META_KEY: json.dumps(self.config, sort_keys=True)}
+        return atomic_write(file, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> PosePrior:

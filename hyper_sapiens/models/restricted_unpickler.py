@@ -1,0 +1,305 @@
+"""Reading ``torch.save`` zip files without running any code from them (a restricted unpickler).
+
+Original Sapiens checkpoints were written by mmengine (``Runner.save_checkpoint`` in open-mmlab/mmengine,
+``mmengine/runner/runner.py``) with ``torch.save`` as ``{"meta": {...}, "state_dict": {...}[,
+"message_hub", "optimizer", ...]}``; ``meta`` holds Python objects (numpy arrays, mmengine classes), so
+``torch.load(weights_only=True)`` refuses them and a plain ``torch.load`` would run whatever the pickle
+names. :func:`read_torch_checkpoint` reads the zip archive itself (layout: ``<prefix>/data.pkl``,
+``<prefix>/byteorder``, one ``<prefix>/data/<key>`` record per storage, as written by ``_save`` in
+pytorch/pytorch ``torch/serialization.py``) with an unpickler that:
+
+- materialises tensors from the storage records (memory-mapped copy-on-write) through our own versions of
+  the ``torch._utils._rebuild_tensor_v2`` family (pytorch/pytorch ``torch/_utils.py``), and plain
+  containers, numbers, strings and torch dtypes as themselves;
+- maps every other class to an inert :class:`PickledObject` placeholder that records its pickled
+  arguments and state and never runs any code of the original class;
+- refuses outright (:class:`UnsafeCheckpointError`) globals that could run code: ``os``/``posix``/
+  ``subprocess``, ``builtins.eval``/``exec``/``getattr``/``__import__``, ``torch.load`` and friends, etc.
+
+What the tensors mean (Sapiens key names) is :mod:`hyper_sapiens.models.sapiens_format`'s business.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import mmap
+import os
+import pickle
+import struct
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["UnsafeCheckpointError", "PickledObject", "read_torch_checkpoint"]
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint needs code execution (or an unsupported construct) to be read."""
+
+
+class PickledObject:
+    """Inert stand-in for an object of a class we do not import.
+
+    Records ``module``/``name`` of the original class (class attributes ``_module``, ``_qualname``)
+    and what the pickle tried to do with it: constructor arguments (``args``, ``kwargs``), ``state``
+    (from ``BUILD``), dict items and list items. None of the original class's code ever runs.
+    """
+
+    _module = "?"
+    _qualname = "?"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PickledObject:
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "args", args)
+        object.__setattr__(obj, "kwargs", kwargs)
+        object.__setattr__(obj, "state", None)
+        object.__setattr__(obj, "items", {})
+        object.__setattr__(obj, "listitems", [])
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # never forwards anywhere
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        object.__setattr__(self, "state", state)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.items[key] = value
+
+    def append(self, value: Any) -> None:
+        self.listitems.append(value)
+
+    def extend(self, values: Sequence[Any]) -> None:
+        self.listitems.extend(values)
+
+    def __repr__(self) -> str:
+        return f"<PickledObject {self._module}.{self._qualname}>"
+
+
+_PLACEHOLDER_CLASSES: dict[tuple[str, str], type] = {}
+
+
+def _placeholder_class(module: str, name: str) -> type:
+    key = (module, name)
+    if key not in _PLACEHOLDER_CLASSES:
+        safe_name = "".join(ch if ch.isalnum() else "_" for ch in name) or "Unknown"
+        _PLACEHOLDER_CLASSES[key] = type(safe_name, (PickledObject,), {"_module": module, "_qualname": name})
+    return _PLACEHOLDER_CLASSES[key]
+
+
+# Modules whose globals can run code, touch the system or load further pickles: refused with an error.
+_DENY_MODULE_ROOTS = {
+    "os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy", "pickle", "_pickle",
+    "marshal", "ctypes", "code", "codeop", "pty", "webbrowser", "multiprocessing", "signal", "io", "_io",
+    "tempfile", "pathlib", "glob", "urllib", "http", "ftplib", "smtplib", "telnetlib", "asyncio", "threading",
+    "_thread", "functools", "operator", "types", "inspect", "pdb", "timeit", "platform", "commands", "dill",
+    "cloudpickle", "joblib", "shelve", "dbm", "sqlite3", "zipimport", "pkgutil", "site", "distutils",
+    "setuptools", "pip", "yaml", "jinja2",
+}  # fmt: skip
+_DENY_TORCH = ("torch.load", "torch.hub", "torch.jit", "torch.serialization", "torch.storage._load_from_bytes",
+               "torch.ops", "torch._ops", "torch.utils.cpp_extension", "torch.package", "torch.export",
+               "torch._C", "torch.compile", "torch._dynamo", "torch._inductor", "torch.distributed",
+               "torch.multiprocessing", "torch.cuda", "torch.backends", "torch.library")  # fmt: skip
+_SAFE_BUILTINS = {
+    "set": set, "frozenset": frozenset, "slice": slice, "complex": complex, "bytearray": bytearray,
+    "bytes": bytes, "range": range, "int": int, "float": float, "str": str, "bool": bool, "list": list,
+    "dict": dict, "tuple": tuple,
+}  # fmt: skip
+
+_STORAGE_DTYPES = {
+    "DoubleStorage": torch.float64, "FloatStorage": torch.float32, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+    "ComplexFloatStorage": torch.complex64, "ComplexDoubleStorage": torch.complex128,
+    "UntypedStorage": torch.uint8,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _StorageType:
+    dtype: torch.dtype
+
+
+class _TensorMarker:
+    """Stands for ``torch.Tensor`` / ``torch.nn.Parameter`` as arguments of ``_rebuild_from_type_v2``."""
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size: Sequence[int], stride: Sequence[int], *_: Any):
+    if not isinstance(storage, torch.Tensor):
+        raise UnsafeCheckpointError("tensor record without a storage")
+    if len(size) == 0 and storage.numel() == 0:
+        raise UnsafeCheckpointError("scalar tensor with an empty storage")
+    return torch.as_strided(storage, tuple(size), tuple(stride), int(offset))
+
+
+def _rebuild_tensor_v1(storage: torch.Tensor, offset: int, size: Sequence[int], stride: Sequence[int]):
+    return _rebuild_tensor(storage, offset, size, stride)
+
+
+def _rebuild_parameter(data: Any, *_: Any) -> Any:
+    return data
+
+
+def _rebuild_from_type_v2(func: Any, new_type: Any, args: Sequence[Any], state: Any) -> Any:
+    if func not in (_rebuild_tensor, _rebuild_tensor_v1, _rebuild_parameter) or new_type is not _TensorMarker:
+        raise UnsafeCheckpointError(f"unsupported tensor reconstruction {func!r} / {new_type!r}")
+    return func(*args)
+
+
+def _codecs_encode(text: Any, encoding: str = "utf-8") -> bytes:
+    """Protocol-2 pickles store ``bytes`` as ``_codecs.encode(str, 'latin1')``: a pure conversion."""
+    if not isinstance(text, str) or encoding.lower() not in ("latin1", "latin-1", "utf-8", "utf8", "ascii"):
+        raise UnsafeCheckpointError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r})")
+    return text.encode(encoding)
+
+
+def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    """``copyreg._reconstructor`` for placeholder classes only (protocol 0/1 objects)."""
+    if isinstance(cls, type) and issubclass(cls, PickledObject):
+        return cls(base, state)
+    raise UnsafeCheckpointError(f"refusing copyreg._reconstructor for {cls!r}")
+
+
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor_v1,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
+    ("torch", "Tensor"): _TensorMarker,
+    ("torch.nn.parameter", "Parameter"): _TensorMarker,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("_codecs", "encode"): _codecs_encode,
+    ("copyreg", "_reconstructor"): _safe_reconstructor,
+}
+
+
+def _is_denied(module: str, name: str) -> bool:
+    root = module.split(".")[0]
+    if root in ("builtins", "__builtin__"):
+        return name not in _SAFE_BUILTINS
+    if root in _DENY_MODULE_ROOTS or root in ("copyreg", "_codecs"):
+        return True
+    full = f"{module}.{name}"
+    return root == "torch" and any(full == d or full.startswith(d + ".") or module.startswith(d) for d in _DENY_TORCH)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BufferedIOBase, storages: _StorageReader | None, source: str) -> None:
+        super().__init__(file)
+        self._storages = storages
+        self._source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED_GLOBALS:
+            return _ALLOWED_GLOBALS[(module, name)]
+        if module in ("builtins", "__builtin__") and name in _SAFE_BUILTINS:
+            return _SAFE_BUILTINS[name]
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        if _is_denied(module, name):
+            raise UnsafeCheckpointError(
+                f"{self._source}: refusing to unpickle global '{module}.{name}', which could execute code; "
+                "this file is not a plain checkpoint"
+            )
+        return _placeholder_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        if self._storages is None:
+            raise UnsafeCheckpointError(f"{self._source}: unexpected persistent id in a plain pickle")
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
+            raise UnsafeCheckpointError(f"{self._source}: unsupported persistent id {pid!r}")
+        _, storage_type, key, _location, numel = pid
+        return self._storages.get(str(key), storage_type.dtype, int(numel))
+
+
+class _StorageReader:
+    """Storage records of a torch zip archive, memory-mapped copy-on-write (never modifies the file)."""
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile, prefix: str) -> None:
+        self._path = path
+        self._archive = archive
+        self._prefix = prefix
+        self._cache: dict[str, torch.Tensor] = {}
+        with open(path, "rb") as fh:  # the mapping keeps its own handle; tensors keep the mapping alive
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+
+    def _data_offset(self, info: zipfile.ZipInfo) -> int:
+        header = self._map[info.header_offset : info.header_offset + 30]
+        signature, *_, name_len, extra_len = struct.unpack("<IHHHHHIIIHH", header)
+        if signature != 0x04034B50:
+            raise UnsafeCheckpointError(f"{self._path}: corrupt zip entry {info.filename}")
+        return info.header_offset + 30 + name_len + extra_len
+
+    def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.Tensor:
+        if key in self._cache:
+            return self._cache[key].view(dtype) if self._cache[key].dtype != dtype else self._cache[key]
+        name = f"{self._prefix}data/{key}"
+        try:
+            info = self._archive.getinfo(name)
+        except KeyError:
+            raise UnsafeCheckpointError(f"{self._path}: storage record {name} is missing") from None
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        nbytes = info.file_size
+        if numel * itemsize > nbytes and dtype != torch.uint8:
+            raise UnsafeCheckpointError(
+                f"{self._path}: storage {key} holds {nbytes} bytes, expected {numel * itemsize}"
+            )
+        if nbytes == 0:
+            tensor = torch.empty(0, dtype=dtype)
+        elif info.compress_type == zipfile.ZIP_STORED:
+            tensor = torch.frombuffer(self._map, dtype=torch.uint8, count=nbytes, offset=self._data_offset(info))
+            tensor = tensor.view(dtype) if dtype != torch.uint8 else tensor
+        else:
+            raw = bytearray(self._archive.read(name))
+            tensor = torch.frombuffer(raw, dtype=torch.uint8)
+            tensor = tensor.view(dtype) if dtype != torch.uint8 else tensor
+        self._cache[key] = tensor
+        return tensor
+
+
+def _zip_prefix(archive: zipfile.ZipFile, record: str) -> str | None:
+    for name in archive.namelist():
+        if name.endswith("/" + record) and name.count("/") == 1:
+            return name[: -len(record)]
+    return None
+
+
+def read_torch_checkpoint(path: str | os.PathLike) -> Any:
+    """Read a ``torch.save`` zip file without running any code from it.
+
+    Returns the unpickled object: tensors (CPU, backed by a private memory map of the file), dicts,
+    lists, tuples, numbers and strings as themselves; objects of other classes as :class:`PickledObject`
+    placeholders. Raises :class:`UnsafeCheckpointError` (naming the file) for globals that could run
+    code, and for the pre-1.6 legacy torch format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise UnsafeCheckpointError(
+            f"{path}: not a torch zip archive (legacy pre-1.6 torch files and raw pickles are not read); "
+            "re-save it with a recent torch, or convert it where you trust it"
+        )
+    with zipfile.ZipFile(path) as archive:
+        prefix = _zip_prefix(archive, "data.pkl")
+        if prefix is None:
+            raise UnsafeCheckpointError(f"{path}: zip archive without a data.pkl record (not a torch.save file)")
+        byteorder_name = prefix + "byteorder"
+        if byteorder_name in archive.namelist() and archive.read(byteorder_name).strip() != b"little":
+            raise UnsafeCheckpointError(f"{path}: big-endian checkpoints are not supported")
+        storages = _StorageReader(path, archive, prefix)
+        data = archive.read(prefix + "data.pkl")
+        try:
+            return _RestrictedUnpickler(io.BytesIO(data), storages, str(path)).load()
+        except UnsafeCheckpointError:
+            raise
+        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            raise UnsafeCheckpointError(f"{path}: cannot unpickle checkpoint safely: {exc}") from exc
