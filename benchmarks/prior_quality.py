@@ -37,8 +37,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from hyper_sapiens.data.skeletons import SkeletonSequenceDataset
+    from hyper_sapiens.losses import soft_argmax
     from hyper_sapiens.models import build_model
-    from hyper_sapiens.prior import PosePrior, SDSLoss, sample_ddim, soft_argmax
+    from hyper_sapiens.prior import PosePrior, SDSLoss, sample_ddim
     from hyper_sapiens.prior.command import load_prior_config
     from hyper_sapiens.prior.quality import CORRUPTIONS, auc, corrupt, sample_statistics, sds_pull
     from hyper_sapiens.prior.score import score_keypoints

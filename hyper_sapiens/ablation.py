@@ -148,7 +148,7 @@ def run_ablation(
     (``key=value``) apply to every stage of every variant.
     """
     from .config import load_config
-    from .engine.distributed import pick_device
+    from .devices import pick_device
     from .evaluation.report import evaluate_checkpoint
     from .models import load_model
     from .prior.command import load_prior_config

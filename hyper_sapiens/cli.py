@@ -19,7 +19,7 @@ VERB_MODULES: tuple[str, ...] = (
     "hyper_sapiens.prior.command",
     "hyper_sapiens.engine.command",
     "hyper_sapiens.evaluation.command",
-    "hyper_sapiens.engine.predict",
+    "hyper_sapiens.evaluation.predict",
     "hyper_sapiens.pretrain",
     "hyper_sapiens.demo",
     "hyper_sapiens.ablation",

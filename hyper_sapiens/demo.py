@@ -99,7 +99,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run every phase; returns the summary written to ``out/metrics.json``."""
     from .config import load_config, save_config
-    from .engine.distributed import pick_device
+    from .devices import pick_device
     from .engine.trainer import Trainer
     from .evaluation.report import evaluate_checkpoint
     from .models import load_model
@@ -191,7 +191,7 @@ def _pretrained_zero_shot(cfg: Any, out: Path, device: str, progress: bool) -> d
     training (the row every stage must improve on)."""
     import torch
 
-    from .engine.distributed import pick_device
+    from .devices import pick_device
     from .evaluation.report import evaluate_checkpoint
     from .models import build_model, load_sapiens_checkpoint
 
@@ -207,7 +207,7 @@ def _untrained_baseline(cfg: Any, out: Path, device: str, progress: bool) -> dic
     """The same evaluation for a randomly initialised model (the floor every trained model must beat)."""
     import torch
 
-    from .engine.distributed import pick_device
+    from .devices import pick_device
     from .evaluation.report import evaluate_checkpoint
     from .models import build_model
 

@@ -103,7 +103,7 @@ def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float
     """Write the fp16 Sapiens-layout weights and their manifest; figures are measured on the written file."""
     from omegaconf import OmegaConf
 
-    from .engine.distributed import pick_device
+    from .devices import pick_device
     from .evaluation.report import evaluate_checkpoint
     from .models import build_model, load_model, load_sapiens_checkpoint
     from .models.pretrained import save_sapiens_pose, sha256_of

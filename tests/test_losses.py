@@ -11,6 +11,9 @@ from hyper_sapiens.losses import (
     angle_between,
     bone_ratio_loss,
     geo_consistency_loss,
+    geo_loss,
+    geo_region_mask,
+    integral_coord_loss,
     keypoint_mse_loss,
     limb_log_ratios,
     masked_mean,
@@ -190,6 +193,65 @@ def test_geo_consistency_detach_and_resampling_and_empty():
     assert empty.item() == 0.0
     with pytest.raises(ValueError, match="needs the camera"):
         geo_consistency_loss(torch.log(depth), normals, mask, None)
+
+
+def test_geo_region_mask_body_where_known_whole_map_elsewhere_nothing_off_the_samples():
+    like = torch.zeros(3, 1, 2, 2)
+    body = torch.tensor([[1, 0], [0, 0]], dtype=torch.bool).view(1, 1, 2, 2).repeat(3, 1, 1, 1)
+    region = geo_region_mask(torch.tensor([True, True, False]), like, body, torch.tensor([True, False, True]))
+    assert region[0].sum() == 1 and region[1].all() and not region[2].any()
+    assert geo_region_mask(torch.tensor([True, False, True]), like)[[0, 2]].all()
+    with pytest.raises(ValueError, match="has_body_mask"):
+        geo_region_mask(torch.tensor([True, True, True]), like, body)
+
+
+def test_geo_loss_uses_intrinsics_where_known_and_the_tilt_form_elsewhere_weighted_by_pixels():
+    depth, normals, camera = _plane([0.4, 0.3, -1.0], 1.0)
+    log_depth = torch.log(depth).repeat(2, 1, 1, 1)
+    pred_n = normals.repeat(2, 1, 1, 1) + torch.tensor([0.2, -0.1, 0.0]).view(1, 3, 1, 1)
+    region = torch.ones_like(log_depth, dtype=torch.bool)
+    region[1, :, 12:] = False  # the second sample counts half its pixels
+    cameras = camera.repeat(2, 1)
+    size = (log_depth.shape[-1], log_depth.shape[-2])  # crop = map: the intrinsics carry over unchanged
+    both = geo_loss(log_depth, pred_n, region, camera=cameras, has_camera=torch.tensor([True, True]), input_size=size)
+    assert torch.allclose(both, geo_consistency_loss(log_depth, pred_n, region, cameras, mode="log_depth"))
+    tilt = geo_loss(log_depth, pred_n, region, mode="tilt")
+    assert torch.allclose(tilt, geo_consistency_loss(log_depth, pred_n, region, mode="tilt"))
+    mixed = geo_loss(log_depth, pred_n, region, camera=cameras, has_camera=torch.tensor([True, False]), input_size=size)
+    with_cam, without = region.clone(), region.clone()
+    with_cam[1], without[0] = False, False
+    expected = (
+        geo_consistency_loss(log_depth, pred_n, with_cam, cameras, mode="log_depth") * with_cam.sum()
+        + geo_consistency_loss(log_depth, pred_n, without, mode="tilt") * without.sum()
+    ) / region.sum()
+    assert torch.allclose(mixed, expected) and not torch.allclose(mixed, both)
+    with pytest.raises(ValueError, match="needs camera"):
+        geo_loss(log_depth, pred_n, region)
+
+
+# --- integral regression ------------------------------------------------------------------------
+
+
+def test_integral_coord_loss_in_heatmap_widths_on_the_chosen_samples():
+    w_in, h_in, W, H = 192, 256, 48, 64
+    heatmaps = torch.zeros(2, 2, H, W)
+    peaks = torch.tensor([[[10, 20], [30, 40]], [[5, 6], [7, 8]]])  # (B, K, 2) heatmap pixels (x, y)
+    for b in range(2):
+        for k in range(2):
+            heatmaps[b, k, peaks[b, k, 1], peaks[b, k, 0]] = 1.0
+    to_crop = torch.tensor([(w_in - 1) / (W - 1), (h_in - 1) / (H - 1)])
+    labels = peaks.float() * to_crop
+    weights = torch.ones(2, 2)
+    labelled = torch.tensor([True, True])
+    exact = integral_coord_loss(heatmaps, labels, weights, labelled, (w_in, h_in), beta=1000.0)
+    assert exact.item() < 1e-4
+    shifted = labels.clone()
+    shifted[0, 0, 0] += to_crop[0]  # one heatmap pixel to the right on one of four keypoints
+    loss = integral_coord_loss(heatmaps, shifted, weights, labelled, (w_in, h_in), beta=1000.0)
+    assert loss.item() == pytest.approx(1 / W / 4, rel=1e-4)
+    only_second = integral_coord_loss(heatmaps, shifted, weights, torch.tensor([False, True]), (w_in, h_in), 1000.0)
+    assert only_second.item() < 1e-4
+    assert integral_coord_loss(heatmaps, shifted, weights, torch.tensor([False, False]), (w_in, h_in)).item() == 0.0
 
 
 # --- bones ------------------------------------------------------------------------------------

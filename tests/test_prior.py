@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from hyper_sapiens.data.skeletons import SkeletonSequenceDataset
-from hyper_sapiens.prior import NoiseSchedule, PoseNormalizer, PosePrior, SDSLoss, sample_ddim, soft_argmax
+from hyper_sapiens.losses import soft_argmax
+from hyper_sapiens.prior import NoiseSchedule, PoseNormalizer, PosePrior, SDSLoss, sample_ddim
 from hyper_sapiens.prior.quality import auc, corrupt, sample_statistics, sds_pull
 from hyper_sapiens.prior.sample import sample_ddpm
 from hyper_sapiens.prior.score import score_keypoints

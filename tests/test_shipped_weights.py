@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from hyper_sapiens.config import load_config
-from hyper_sapiens.engine.distributed import pick_device
+from hyper_sapiens.devices import pick_device
 from hyper_sapiens.evaluation.report import evaluate_checkpoint
 from hyper_sapiens.models import build_model, load_sapiens_checkpoint
 from hyper_sapiens.models.pretrained import packaged_manifest, packaged_weights_path, sha256_of

@@ -100,6 +100,16 @@ class PipelineConfig:
         return cls(**data)
 
 
+def codec_from_pipeline(cfg: PipelineConfig) -> UDPHeatmap:
+    """The UDP heatmap codec of a pipeline: crops of ``cfg.input_size`` ``(w, h)`` pixels, heatmaps of
+    ``cfg.heatmap_size`` ``(W, H)``, Gaussian σ ``cfg.sigma`` in heatmap pixels.
+
+    The one place the codec is built from a config: the training targets, the trainer's validation, the
+    ``evaluate`` report and the ``predict`` verb all encode and decode with the same codec.
+    """
+    return UDPHeatmap(input_size=cfg.input_size, heatmap_size=cfg.heatmap_size, sigma=cfg.sigma)
+
+
 def _rotation_part(matrix: np.ndarray) -> np.ndarray:
     """The orthogonal part ``(2, 2)`` of an affine whose linear part is ``diag(sx, sy) @ R @ F``."""
     lin = matrix[:, :2].astype(np.float64)
@@ -180,7 +190,7 @@ class TopDownTransform:
         self.config = config if isinstance(config, PipelineConfig) else PipelineConfig.from_dict(config)
         self.train = train
         cfg = self.config
-        self.codec = UDPHeatmap(input_size=cfg.input_size, heatmap_size=cfg.heatmap_size, sigma=cfg.sigma)
+        self.codec = codec_from_pipeline(cfg)
         self.depth_size = tuple(cfg.depth_size or cfg.heatmap_size)
         self.normal_size = tuple(cfg.normal_size or cfg.heatmap_size)
         self.flip_indices = np.asarray(COCO17.flip_indices)

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..devices import pick_device  # re-exported: ``from hyper_sapiens.engine.distributed import pick_device``
+
+__all__ = ["DistInfo", "all_reduce_mean", "all_true", "barrier", "init_distributed", "pick_device", "shutdown"]
+
 
 @dataclass
 class DistInfo:
@@ -25,17 +29,6 @@ class DistInfo:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` → ``cuda:<local_rank>`` when CUDA is available, else CPU; ``cpu`` / ``cuda`` force it."""
-    if preference not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"run.device must be auto, cpu or cuda, got {preference!r}")
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("run.device=cuda but CUDA is not available on this machine")
-    if preference == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
 
 
 def init_distributed(device_preference: str = "auto") -> DistInfo:

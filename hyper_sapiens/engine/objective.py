@@ -35,14 +35,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.loader import camera_to_map
 from ..data.pipeline import DOMAIN_IDS
 from ..losses import (
     bone_ratio_loss,
-    geo_consistency_loss,
+    geo_loss,
+    geo_region_mask,
+    integral_coord_loss,
     keypoint_mse_loss,
     normal_angular_loss,
     silog_loss,
+    soft_argmax,
     ssi_loss,
 )
 from .schedules import term_weight
@@ -179,8 +181,6 @@ class TrainingObjective:
         return out
 
     def _keypoint_coords(self, heatmaps: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        from ..prior import soft_argmax
-
         coords, confidence = soft_argmax(heatmaps.float(), beta=beta)
         return coords, confidence.clamp(0.0, 1.0)
 
@@ -235,40 +235,34 @@ class TrainingObjective:
         return total, {name: value.detach() for name, value in terms.items()}
 
     def _coord(self, heatmaps: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Integral-regression term: L1 between soft-argmax coordinates and the labels, in units of the
-        heatmap width, weighted by the codec's keypoint weights (labelled samples only)."""
-        from ..prior import soft_argmax
-
-        beta = float(self.cfg["coord"].get("beta", 50.0))
-        coords, _ = soft_argmax(heatmaps.float(), beta=beta)
-        h, w = heatmaps.shape[-2:]
-        scale = coords.new_tensor([(w - 1) / (self.input_size[0] - 1), (h - 1) / (self.input_size[1] - 1)])
-        target = batch["keypoints"].float() * scale
-        weight = batch["keypoint_weights"].float() * batch["has_keypoints"].float()[:, None]
-        err = (coords - target).abs().sum(-1) / w
-        return (err * weight).sum() / weight.sum().clamp_min(1.0)
+        """Integral-regression term on the labelled samples (:func:`hyper_sapiens.losses.integral_coord_loss`)."""
+        return integral_coord_loss(
+            heatmaps,
+            batch["keypoints"],
+            batch["keypoint_weights"],
+            batch["has_keypoints"],
+            self.input_size,
+            beta=float(self.cfg["coord"].get("beta", 50.0)),
+        )
 
     def _geo(self, depth: torch.Tensor, normal: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Depth-normal consistency on the samples of ``loss.geo.domains``, on the body pixels (``region:
+        body``, the default) or the whole map (:func:`hyper_sapiens.losses.geo_loss`)."""
         cfg = self.cfg["geo"]
-        sel = _domain_mask(batch, cfg.get("domains", ["syn", "real"]))
-        region = torch.ones_like(depth, dtype=torch.bool)
-        if cfg.get("region", "body") == "body":
-            has_mask = batch["has_body_mask"].bool()[:, None, None, None]
-            region = torch.where(has_mask, batch["body_mask"].bool(), region)
-        region = region & sel[:, None, None, None]
-        detach = cfg.get("detach", "depth")
-        if self.geo_mode == "tilt":
-            return geo_consistency_loss(depth, normal, region, mode="tilt", detach=detach)
-        has_cam = batch["has_camera"].bool()
-        map_size = (depth.shape[-1], depth.shape[-2])
-        camera = camera_to_map(batch["camera"].float(), self.input_size, map_size)
-        camera = torch.where(has_cam[:, None], camera, torch.ones_like(camera))
-        with_cam = region & has_cam[:, None, None, None]
-        without = region & ~has_cam[:, None, None, None]
-        n_with, n_without = with_cam.sum(), without.sum()
-        loss_cam = geo_consistency_loss(depth, normal, with_cam, camera=camera, mode="log_depth", detach=detach)
-        if not bool(n_without > 0):
-            return loss_cam
-        loss_tilt = geo_consistency_loss(depth, normal, without, mode="tilt", detach=detach)
-        total = (n_with + n_without).clamp_min(1).float()
-        return (loss_cam * n_with + loss_tilt * n_without) / total
+        body = cfg.get("region", "body") == "body"
+        region = geo_region_mask(
+            _domain_mask(batch, cfg.get("domains", ["syn", "real"])),
+            depth,
+            body_mask=batch["body_mask"] if body else None,
+            has_body_mask=batch["has_body_mask"] if body else None,
+        )
+        return geo_loss(
+            depth,
+            normal,
+            region,
+            mode=self.geo_mode,
+            detach=cfg.get("detach", "depth"),
+            camera=batch.get("camera"),
+            has_camera=batch.get("has_camera"),
+            input_size=self.input_size,
+        )

@@ -28,9 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import save_config
-from ..data.codecs import UDPHeatmap
 from ..data.factory import build_eval_dataset, build_training_data, map_sizes_for, pipeline_config
 from ..data.loader import make_loader, normalize_images
+from ..data.pipeline import codec_from_pipeline
+from ..evaluation.inference import run_inference
+from ..evaluation.metrics import evaluate_predictions
 from ..models import (
     ModelEMA,
     UnfreezeSchedule,
@@ -44,8 +46,6 @@ from ..models import (
 )
 from .checkpointing import load_trainer_state, save_trainer_state
 from .distributed import DistInfo, all_reduce_mean, all_true, barrier, init_distributed, shutdown
-from .evaluation import evaluate_predictions
-from .inference import run_inference
 from .objective import TrainingObjective, resolve_depth_output
 from .schedules import lr_factor
 
@@ -148,9 +148,7 @@ class Trainer:
                 f"data.pipeline.input_size {self.pipeline.input_size} differs from model.input_size "
                 f"{input_size}; set one of them only"
             )
-        self.codec = UDPHeatmap(
-            input_size=input_size, heatmap_size=self.pipeline.heatmap_size, sigma=self.pipeline.sigma
-        )
+        self.codec = codec_from_pipeline(self.pipeline)
         self.objective = TrainingObjective(
             _get(cfg, "loss", {}),
             input_size,

@@ -1,9 +1,12 @@
-"""Metrics with mmpose's semantics (PCK, AUC, EPE, NME, COCO AP via pycocotools), G-Error, reports and plots."""
+"""Top-down inference (flip test, DARK-UDP decoding) and metrics with mmpose's semantics (PCK, AUC, EPE, NME,
+COCO AP via pycocotools), G-Error, reports and plots."""
 
 from __future__ import annotations
 
 from .coco import CocoKeypointEvaluator, ground_truth_as_results, oks_iou, oks_nms, rescore, topdown_to_coco_results
 from .g_error import bone_lengths, g_error, torso_size
+from .inference import decode_to_image, flip_heatmaps_back, predict_heatmaps, run_inference
+from .metrics import PCK_THRESHOLDS, bbox_norm, evaluate_predictions
 from .pck import (
     bbox_pck,
     keypoint_auc,
@@ -15,9 +18,14 @@ from .pck import (
 )
 
 __all__ = [
+    "PCK_THRESHOLDS",
     "CocoKeypointEvaluator",
+    "bbox_norm",
     "bbox_pck",
     "bone_lengths",
+    "decode_to_image",
+    "evaluate_predictions",
+    "flip_heatmaps_back",
     "g_error",
     "ground_truth_as_results",
     "keypoint_auc",
@@ -28,7 +36,9 @@ __all__ = [
     "pck_accuracy",
     "pck_curve",
     "pose_pck_accuracy",
+    "predict_heatmaps",
     "rescore",
+    "run_inference",
     "topdown_to_coco_results",
     "torso_size",
 ]

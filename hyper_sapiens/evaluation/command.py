@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..data.io import DataFileError
-    from ..engine.distributed import pick_device
+    from ..devices import pick_device
     from ..models import load_model
     from .report import evaluate_checkpoint
 

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ..data.codecs import UDPHeatmap
 from ..data.factory import build_eval_dataset, map_sizes_for, pipeline_config
 from ..data.loader import make_loader
-from ..engine.evaluation import evaluate_predictions
-from ..engine.inference import run_inference
+from ..data.pipeline import codec_from_pipeline
 from ..models import autocast_for
+from .inference import run_inference
+from .metrics import bbox_norm, evaluate_predictions
 from .plots import crop_grid, draw_skeleton, plot_pck_curves, save_rgb, side_by_side
 
 
@@ -57,8 +57,6 @@ def plausibility(prior_path: str | None, preds: dict[str, Any], device: torch.de
 
 
 def _per_instance_pck(preds: dict[str, Any], thr: float = 0.05) -> np.ndarray:
-    from ..engine.evaluation import bbox_norm
-
     norm = bbox_norm(preds["bbox"])[:, :1]
     dist = np.linalg.norm(preds["keypoints"] - preds["image_keypoints"], axis=2) / norm
     vis = preds["image_visible"] > 0
@@ -79,6 +77,11 @@ def evaluate_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     input_size = tuple(model.config["input_size"])
     pipe = pipeline_config(cfg.data, map_sizes_for(input_size, model.output_strides))
+    if tuple(pipe.input_size) != input_size:
+        raise ValueError(
+            f"data.pipeline.input_size {pipe.input_size} differs from the model's input size {input_size}; "
+            "the crops must be the size the model was trained on"
+        )
     spec = _select(cfg, "eval.dataset") or _select(cfg, "data.val")
     if spec is None:
         raise ValueError("the config names no test set: set eval.dataset (or data.val) to a source spec")
@@ -89,7 +92,7 @@ def evaluate_checkpoint(
         workers=int(_select(cfg, "data.workers", 0)),
         device=device,
     )
-    codec = UDPHeatmap(input_size=input_size, heatmap_size=pipe.heatmap_size, sigma=pipe.sigma)
+    codec = codec_from_pipeline(pipe)
     bar = None
     if progress:
         from tqdm.auto import tqdm

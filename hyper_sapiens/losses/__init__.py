@@ -1,13 +1,19 @@
-"""Loss terms. Each takes an explicit mask and returns 0 (not NaN) when the mask is empty."""
+"""Loss terms. Each takes an explicit mask and returns 0 (not NaN) when the mask is empty.
+
+Also the differentiable soft-argmax read-out the coordinate, bone and SDS terms share.
+"""
 
 from .bone import bone_ratio_loss, limb_log_ratios, reference_log_ratios
 from .depth import silog_loss, ssi_loss
 from .geometry import (
     geo_consistency_loss,
+    geo_loss,
+    geo_region_mask,
     normals_from_depth,
     normals_from_log_depth,
     tilt_direction_loss,
 )
+from .integral import integral_coord_loss, soft_argmax
 from .masking import masked_mean, per_sample_masked_mean
 from .normal import angle_between, normal_angular_loss, normal_cosine_loss
 from .pose import keypoint_mse_loss
@@ -16,6 +22,9 @@ __all__ = [
     "angle_between",
     "bone_ratio_loss",
     "geo_consistency_loss",
+    "geo_loss",
+    "geo_region_mask",
+    "integral_coord_loss",
     "keypoint_mse_loss",
     "limb_log_ratios",
     "masked_mean",
@@ -26,6 +35,7 @@ __all__ = [
     "per_sample_masked_mean",
     "reference_log_ratios",
     "silog_loss",
+    "soft_argmax",
     "ssi_loss",
     "tilt_direction_loss",
 ]

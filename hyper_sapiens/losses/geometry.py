@@ -1,6 +1,6 @@
 """Depth-normal consistency: normals implied by a depth map against predicted normals.
 
-Conventions (DESIGN.md): camera frame x right, y down, z forward; a surface facing the camera
+Conventions (as docs/model.md): camera frame x right, y down, z forward; a surface facing the camera
 has n = (0, 0, -1). Pixel centres at integer coordinates.
 
 Derivation. A pixel (u, v) with depth z lies at P = z·((u-cx)/fx, (v-cy)/fy, 1). With
@@ -14,6 +14,8 @@ constant: normals need only log-depth up to an additive constant, plus intrinsic
 Without intrinsics, ``(n_x, n_y)`` is parallel to ``+∇z`` (square pixels) for any depth
 ``a·z + b`` with ``a > 0`` and for any monotone increasing function of z (log-depth too):
 the *tilt direction* form compares only that direction, free of scale, shift and focal length.
+
+The training objective's ``geo`` term is :func:`geo_loss` over the pixels of :func:`geo_region_mask`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..data.loader import camera_to_map
 from .masking import masked_mean
 from .normal import angle_between
 
@@ -139,3 +142,81 @@ def geo_consistency_loss(
     if mode == "tilt":
         return tilt_direction_loss(depth, normal, mask)
     raise ValueError(f"geo_consistency_loss: unknown mode {mode!r}; use 'log_depth' or 'tilt'")
+
+
+def geo_region_mask(
+    samples: torch.Tensor,
+    like: torch.Tensor,
+    body_mask: torch.Tensor | None = None,
+    has_body_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Pixels the depth-normal consistency applies to: the body where a sample's body mask is known, the
+    whole map where it is not (or when no body mask is given), nothing on samples left out.
+
+    Args:
+        samples: ``(B,)`` bool, the samples the term applies to.
+        like: ``(B, 1, H, W)`` a map of the output size (the depth prediction).
+        body_mask: ``(B, 1, H, W)`` bool, body pixels at that size; None: the whole map.
+        has_body_mask: ``(B,)`` bool, whether ``body_mask`` is known for the sample (required with it).
+
+    Returns:
+        ``(B, 1, H, W)`` bool.
+    """
+    region = torch.ones_like(like, dtype=torch.bool)
+    if body_mask is not None:
+        if has_body_mask is None:
+            raise ValueError("geo_region_mask: body_mask needs has_body_mask (which samples have one)")
+        region = torch.where(has_body_mask.bool()[:, None, None, None], body_mask.bool(), region)
+    return region & samples[:, None, None, None]
+
+
+def geo_loss(
+    pred_depth: torch.Tensor,
+    pred_normal: torch.Tensor,
+    region: torch.Tensor,
+    mode: str = "log_depth",
+    detach: str | None = "depth",
+    camera: torch.Tensor | None = None,
+    has_camera: torch.Tensor | None = None,
+    input_size: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Depth-normal consistency of a batch whose samples may or may not come with intrinsics.
+
+    ``mode="tilt"``: :func:`geo_consistency_loss` in its scale-free tilt form on every pixel of ``region``.
+    ``mode="log_depth"``: samples with a camera use the log-depth form (their intrinsics carried from crop
+    to depth-map pixels, UDP scale), the others fall back to the tilt form; the two means are combined
+    weighted by their pixel counts, ``(L_cam · n_cam + L_tilt · n_tilt) / (n_cam + n_tilt)``.
+
+    Args:
+        pred_depth: ``(B, 1, H, W)`` depth head output (log-depth up to a constant for ``log_depth``).
+        pred_normal: ``(B, 3, h, w)`` normal head output (resampled to ``(H, W)`` when it differs).
+        region: ``(B, 1, H, W)`` bool, pixels the loss applies to (:func:`geo_region_mask`).
+        mode: ``"log_depth"`` or ``"tilt"``.
+        detach: the branch without gradient, ``"depth"``, ``"normal"`` or None.
+        camera: ``(B, 4)`` ``(fx, fy, cx, cy)`` in crop (model input) pixels; required for ``log_depth``.
+        has_camera: ``(B,)`` bool, which samples have intrinsics; required for ``log_depth``.
+        input_size: crop size ``(w, h)`` in pixels; required for ``log_depth``.
+
+    Returns:
+        Scalar (mean angle in radians for the log-depth form, mean ``|n_xy|``-weighted ``1 - cos`` for the
+        tilt form); 0 when the region is empty.
+    """
+    if mode == "tilt":
+        return geo_consistency_loss(pred_depth, pred_normal, region, mode="tilt", detach=detach)
+    if mode != "log_depth":
+        raise ValueError(f"geo_loss: unknown mode {mode!r}; use 'log_depth' or 'tilt'")
+    if camera is None or has_camera is None or input_size is None:
+        raise ValueError("geo_loss: mode 'log_depth' needs camera, has_camera and input_size")
+    has_cam = has_camera.bool()
+    map_size = (pred_depth.shape[-1], pred_depth.shape[-2])
+    camera = camera_to_map(camera.float(), input_size, map_size)
+    camera = torch.where(has_cam[:, None], camera, torch.ones_like(camera))
+    with_cam = region & has_cam[:, None, None, None]
+    without = region & ~has_cam[:, None, None, None]
+    n_with, n_without = with_cam.sum(), without.sum()
+    loss_cam = geo_consistency_loss(pred_depth, pred_normal, with_cam, camera=camera, mode="log_depth", detach=detach)
+    if not bool(n_without > 0):
+        return loss_cam
+    loss_tilt = geo_consistency_loss(pred_depth, pred_normal, without, mode="tilt", detach=detach)
+    total = (n_with + n_without).clamp_min(1).float()
+    return (loss_cam * n_with + loss_tilt * n_without) / total

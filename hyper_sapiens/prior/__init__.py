@@ -5,6 +5,7 @@ See ``docs/prior.md``.
 
 from __future__ import annotations
 
+from ..losses.integral import soft_argmax  # re-exported: the read-out SDS is applied through
 from .denoiser import DenoiserConfig, PoseDenoiser
 from .model import PosePrior
 from .normalize import NormalizedPose, NormalizerConfig, PoseNormalizer
@@ -12,7 +13,6 @@ from .sample import sample_ddim, sample_ddpm
 from .schedule import NoiseSchedule
 from .score import plausibility_score, score_keypoints
 from .sds import SDSLoss
-from .softargmax import soft_argmax
 from .train import train_prior
 
 __all__ = [

@@ -1,4 +1,8 @@
-"""Metrics of a set of top-down predictions (the numbers of ``metrics.json``)."""
+"""Metrics of a set of top-down predictions: the numbers of ``metrics.json`` and of the trainer's validation.
+
+PCK is normalised by the longer box side as mmpose's ``PCKAccuracy(norm_item='bbox')``
+(open-mmlab/mmpose ``mmpose/evaluation/metrics/keypoint_2d_metrics.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation import g_error, keypoint_epe, pck_accuracy, pck_curve
 from ..keypoints import COCO17, resolve_subset, subset_names
+from .g_error import g_error
+from .pck import keypoint_epe, pck_accuracy, pck_curve
 
 PCK_THRESHOLDS = tuple(np.round(np.linspace(0.01, 0.2, 20), 4))
 
@@ -27,7 +32,7 @@ def evaluate_predictions(
     the curve divided by its width); ``epe`` is the mean end-point error in image pixels.
 
     Args:
-        preds: :func:`~hyper_sapiens.engine.inference.run_inference` output.
+        preds: :func:`~hyper_sapiens.evaluation.inference.run_inference` output.
         subset: keypoints used (a preset name, names or indices; :func:`hyper_sapiens.keypoints.resolve_subset`).
         groups: G-Error per group (sequence) and averaged, else over the whole set.
 

@@ -15,6 +15,7 @@ from ..data.io import DataFileError
 from ..data.records import InstanceRecord
 from ..data.unlabeled_topdown import IMAGE_SUFFIXES, UnlabeledTopDownDataset
 from ..keypoints import COCO17
+from .coco import rescore
 
 
 def whole_image_dataset(image_dir: Path, transform) -> RecordDataset:
@@ -50,20 +51,20 @@ def whole_image_dataset(image_dir: Path, transform) -> RecordDataset:
 def predictions_to_results(preds: dict[str, Any], dataset: RecordDataset) -> list[dict[str, Any]]:
     """COCO keypoint results: one entry per instance, ``keypoints`` as ``x, y, score`` in image pixels.
 
-    ``score`` is the detection score × the mean of the keypoint scores above 0.2 (mmpose's rescoring).
+    ``score`` is the detection score × the mean of the keypoint scores above 0.2 (mmpose's rescoring,
+    :func:`hyper_sapiens.evaluation.coco.rescore`), rounded to 5 decimals.
     """
     results = []
+    instance_scores = rescore(preds["scores"], preds["bbox_score"], score_thr=0.2)
     for i in range(len(preds["keypoints"])):
         kp, sc = preds["keypoints"][i], preds["scores"][i]
-        above = sc[sc > 0.2]
-        inst = float(above.mean()) if above.size else 0.0
         rec = dataset.records[i]
         results.append(
             {
                 "image_id": int(preds["image_id"][i]),
                 "category_id": 1,
                 "keypoints": [round(float(v), 3) for v in np.concatenate([kp, sc[:, None]], axis=1).reshape(-1)],
-                "score": round(float(preds["bbox_score"][i]) * inst, 5),
+                "score": round(float(instance_scores[i]), 5),
                 "bbox": [
                     round(float(v), 2)
                     for v in (rec.bbox[0], rec.bbox[1], rec.bbox[2] - rec.bbox[0], rec.bbox[3] - rec.bbox[1])
@@ -100,12 +101,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.codecs import UDPHeatmap
     from ..data.factory import map_sizes_for
     from ..data.loader import make_loader
-    from ..data.pipeline import PipelineConfig, TopDownTransform
+    from ..data.pipeline import PipelineConfig, TopDownTransform, codec_from_pipeline
+    from ..devices import pick_device
     from ..models import load_model
-    from .distributed import pick_device
     from .inference import run_inference
 
     try:
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         if len(dataset) == 0:
             raise DataFileError(f"{args.detections}: no detection with score >= {args.score_thr}")
         loader = make_loader(dataset, batch_size=args.batch_size, workers=args.workers, device=device)
-        codec = UDPHeatmap(input_size=input_size, heatmap_size=pipe.heatmap_size, sigma=pipe.sigma)
+        codec = codec_from_pipeline(pipe)
         from tqdm.auto import tqdm
 
         with tqdm(total=len(dataset), desc="predict", unit="inst", dynamic_ncols=True) as bar:
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _draw(dataset: RecordDataset, preds: dict[str, Any], vis_dir: Path) -> None:
     from ..data.io import read_image
-    from ..evaluation.plots import draw_skeleton, save_rgb
+    from .plots import draw_skeleton, save_rgb
 
     by_image: dict[str, list[int]] = {}
     for i, rec in enumerate(dataset.records):

@@ -1,20 +1,23 @@
-"""Differentiable heatmap read-out: soft-argmax (integral regression, IPR / DSNT).
+"""Integral regression: the differentiable soft-argmax read-out of heatmaps and the coordinate loss on it.
 
 ``p = softmax(beta * h)`` over the ``H·W`` pixels of each channel, coordinates ``x = Σ p_i u_i`` with pixel
 centres at integers (``u = (col, row)``, so a one-hot map at column 5 gives exactly 5.0). The gradient on the
 logits is ``∂x/∂h_i = beta · p_i (u_i - x)``: it moves mass towards the pixels on the side the loss points to.
+This is the integral pose regression of Sun et al., "Integral Human Pose Regression" (ECCV 2018, IPR) and
+Nibali et al., "Numerical Coordinate Regression with Convolutional Neural Networks" (2018, DSNT).
 
 ``beta`` (or ``temperature = 1 / beta``) must suit the heatmap's value range: the pose head regresses
 Gaussians with peak 1 (MSE, UDP codec), for which ``beta = 50`` (the default) leaves a negligible share of
-the softmax mass on the background (the bias towards the map centre that plain softmax has, Gu et al. 2021);
-for DSNT-style logits use ``beta = 1``. Heatmap argmax stays the inference read-out; this is the training path.
+the softmax mass on the background (the bias towards the map centre that plain softmax has, Gu et al.,
+"Removing the Bias of Integral Pose Regression", ICCV 2021); for DSNT-style logits use ``beta = 1``. Heatmap
+argmax stays the inference read-out; this is the training path.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["soft_argmax"]
+__all__ = ["integral_coord_loss", "soft_argmax"]
 
 
 def soft_argmax(
@@ -53,3 +56,38 @@ def soft_argmax(
     y = (prob.sum(3) * ys).sum(-1)
     confidence = flat.detach().amax(-1)
     return torch.stack([x, y], -1), confidence
+
+
+def integral_coord_loss(
+    heatmaps: torch.Tensor,
+    keypoints: torch.Tensor,
+    keypoint_weights: torch.Tensor,
+    samples: torch.Tensor,
+    input_size: tuple[int, int],
+    beta: float = 50.0,
+) -> torch.Tensor:
+    """Integral-regression term: L1 between the soft-argmax coordinates and the labels, in heatmap widths.
+
+    The labels are carried from crop to heatmap pixels with the UDP scale ``(W-1)/(w-1)``, ``(H-1)/(h-1)``;
+    the per-keypoint error ``|Δx| + |Δy|`` (heatmap pixels) is divided by the heatmap width ``W``, so the loss
+    does not depend on the heatmap resolution.
+
+    Args:
+        heatmaps: ``(B, K, H, W)`` predicted heatmaps (any float dtype; read out in float32).
+        keypoints: ``(B, K, 2)`` target ``(x, y)`` in crop (model input) pixels.
+        keypoint_weights: ``(B, K)`` the codec's keypoint weights (0 where a keypoint has no target).
+        samples: ``(B,)`` which samples the term applies to (bool or 0/1), e.g. the labelled ones.
+        input_size: crop size ``(w, h)`` in pixels.
+        beta: soft-argmax inverse temperature (:func:`soft_argmax`).
+
+    Returns:
+        Scalar: the weighted mean of the per-keypoint errors over the selected samples; 0 when no keypoint
+        has weight.
+    """
+    coords, _ = soft_argmax(heatmaps.float(), beta=beta)
+    h, w = heatmaps.shape[-2:]
+    scale = coords.new_tensor([(w - 1) / (input_size[0] - 1), (h - 1) / (input_size[1] - 1)])
+    target = keypoints.float() * scale
+    weight = keypoint_weights.float() * samples.float()[:, None]
+    err = (coords - target).abs().sum(-1) / w
+    return (err * weight).sum() / weight.sum().clamp_min(1.0)

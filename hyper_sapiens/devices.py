@@ -1,0 +1,18 @@
+"""Which torch device a command runs on (``--device`` / ``run.device``: ``auto``, ``cpu`` or ``cuda``)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["pick_device"]
+
+
+def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
+    """``auto`` → ``cuda:<local_rank>`` when CUDA is available, else CPU; ``cpu`` / ``cuda`` force it."""
+    if preference not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"run.device must be auto, cpu or cuda, got {preference!r}")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("run.device=cuda but CUDA is not available on this machine")
+    if preference == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank)
