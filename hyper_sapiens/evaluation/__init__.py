@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .coco import CocoKeypointEvaluator, ground_truth_as_results, oks_iou, oks_nms, rescore, topdown_to_coco_results
-from .g_error import bone_lengths, g_error, torso_size
+from .g_error import bone_lengths, g_error
 from .pck import (
     bbox_pck,
     keypoint_auc,
@@ -30,5 +30,4 @@ __all__ = [
     "pose_pck_accuracy",
     "rescore",
     "topdown_to_coco_results",
-    "torso_size",
 ]
