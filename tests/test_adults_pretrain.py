@@ -62,6 +62,7 @@ def _angle(sample: dict, population: str) -> float:
     return float(np.mean(out))
 
 
+@pytest.mark.slow
 def test_adult_set_is_valid_coco_with_held_out_subjects_and_deterministic(tmp_path, capsys):
     from pycocotools.coco import COCO
 

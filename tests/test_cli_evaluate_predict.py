@@ -13,6 +13,8 @@ from omegaconf import OmegaConf
 from hyper_sapiens.cli import main
 from hyper_sapiens.engine.trainer import Trainer
 
+pytestmark = pytest.mark.slow  # every test uses the module's briefly trained model
+
 COCO_MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hyper_sapiens.cli import main
+
+pytestmark = pytest.mark.slow  # the whole demo chain (synth, prior, three stages, evaluation)
 
 
 def test_demo_quick_end_to_end(tmp_path, capsys):

@@ -37,6 +37,7 @@ def _same_weights(a: Path, b: Path) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 def test_stage1_training_reduces_the_loss_and_writes_its_files(tiny_dataset, tmp_path):
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.steps": 30, "run.ckpt_every": 10, "optim.lr": 3e-3})
     _, summary = _fit(cfg)
@@ -54,6 +55,7 @@ def test_stage1_training_reduces_the_loss_and_writes_its_files(tiny_dataset, tmp
     assert summary["step"] == 30
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_dataset, tmp_path):
     full = tiny_stage_config(tiny_dataset, tmp_path / "full", stage=2)
     _fit(full)
@@ -68,6 +70,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_dataset, tmp_path)
     assert [r["loss"] for r in a] == [r["loss"] for r in b]
 
 
+@pytest.mark.slow
 def test_stage2_batches_are_one_to_one_and_geometry_is_logged(tiny_dataset, tmp_path):
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", stage=2, **{"run.steps": 3})
     _fit(cfg)
@@ -76,6 +79,7 @@ def test_stage2_batches_are_one_to_one_and_geometry_is_logged(tiny_dataset, tmp_
     assert all(r["geo"] > 0 for r in steps)
 
 
+@pytest.mark.slow
 def test_tensorboard_logs_every_scalar_of_metrics_jsonl(tiny_dataset, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -90,6 +94,7 @@ def test_tensorboard_logs_every_scalar_of_metrics_jsonl(tiny_dataset, tmp_path):
     assert [e.value for e in events.Scalars("loss")] == pytest.approx([r["loss"] for r in logged], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_skips_steps_then_stops(tiny_dataset, tmp_path, monkeypatch):
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "run")
     trainer = Trainer(cfg, progress=False)
@@ -117,6 +122,7 @@ def test_missing_data_path_fails_before_training_and_names_it(tiny_dataset, tmp_
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_incompatible_init_checkpoint_fails_and_names_the_keys(tiny_dataset, tmp_path):
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "a", **{"run.steps": 1})
     _fit(cfg)
@@ -147,6 +153,7 @@ Trainer(cfg, progress=False).fit()
 """
 
 
+@pytest.mark.slow
 def test_resume_after_kill_during_checkpoint_finds_a_valid_checkpoint(tiny_dataset, tmp_path):
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.steps": 6, "run.ckpt_every": 2})
     cfg_file = tmp_path / "cfg.yaml"
@@ -209,6 +216,7 @@ def _assert_same_training(cfg, a_path: Path, b_path: Path) -> None:
     assert compared > 20
 
 
+@pytest.mark.slow
 def test_two_process_torchrun_matches_single_process_with_accumulation(tiny_dataset, tmp_path):
     single = tiny_stage_config(
         tiny_dataset, tmp_path / "single", stage=2, **{"run.steps": 3, "optim.accumulation": 2, "run.ckpt_every": 0}
@@ -219,6 +227,7 @@ def test_two_process_torchrun_matches_single_process_with_accumulation(tiny_data
     _assert_same_training(ddp, tmp_path / "single" / "final.safetensors", tmp_path / "ddp" / "final.safetensors")
 
 
+@pytest.mark.slow
 def test_fsdp_matches_single_process_and_resumes_exactly(tiny_dataset, tmp_path):
     over = {"run.steps": 4, "run.ckpt_every": 0, "run.eval_every": 2}
     single = tiny_stage_config(tiny_dataset, tmp_path / "single", stage=2, **over, **{"optim.accumulation": 2})

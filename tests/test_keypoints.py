@@ -12,6 +12,8 @@ from hyper_sapiens.keypoints import (
     get_layout,
     resolve_subset,
     subset_names,
+    torso_length,
+    torso_radius,
 )
 
 
@@ -132,3 +134,24 @@ def test_layout_validation():
         KeypointLayout("x", ("a", "a"), (), ())
     with pytest.raises(ValueError, match="flip pair"):
         KeypointLayout("x", ("a", "b"), ((0, 0),), ())
+
+
+@pytest.mark.parametrize("layout", [COCO17, MINIRGBD25, get_layout("body25")], ids=lambda layout: layout.name)
+def test_torso_length_and_radius_on_a_rectangle(layout):
+    # shoulders 2 apart at y = 0, hips 2 apart at y = 4: sides 4, widths 2
+    kp = np.zeros((2, layout.num_keypoints, 2))
+    ls, rs, lh, rh = layout.torso
+    kp[:, ls], kp[:, rs], kp[:, lh], kp[:, rh] = (1, 0), (-1, 0), (1, 4), (-1, 4)
+    kp[1] *= 3.0                                         # both measures scale with the skeleton
+    visible = np.ones(kp.shape[:2])
+    visible[1, lh] = 0
+    size, ok = torso_length(kp, visible, layout)
+    np.testing.assert_allclose(size, [4.0, 12.0])
+    assert ok.tolist() == [True, False]                  # a hidden hip makes the torso unusable
+    np.testing.assert_allclose(torso_radius(kp, layout), [np.sqrt(4**2 + 2**2) / 2, 3 * np.sqrt(4**2 + 2**2) / 2])
+
+
+def test_torso_needs_torso_joints():
+    layout = KeypointLayout("x", ("a", "b"), (), ())
+    with pytest.raises(ValueError, match="no torso joints"):
+        torso_radius(np.zeros((1, 2, 2)), layout)

@@ -1,4 +1,4 @@
-"""Metrics against mmpose 1.3.2's published test cases (mmpose's tests/test_evaluation) and hand values."""
+"""Metrics against mmpose 1.3.2's published test cases (``mmpose/tests/test_evaluation/``) and hand values."""
 
 from __future__ import annotations
 

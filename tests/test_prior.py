@@ -64,6 +64,20 @@ def test_soft_argmax_finds_a_peak():
     assert abs(float(soft[0, 0, 0]) - 5.5) < abs(7.0 - 5.5)
 
 
+def test_sds_draws_t_uniformly_in_t_range_then_the_noise():
+    """``t`` is the generator's first draw, uniform over the inclusive ``t_range``, then the noise: a seed fixes
+    the loss, and the trainer's ``step`` does not change it."""
+    torch.manual_seed(0)
+    prior = PosePrior()
+    sds = SDSLoss(prior, t_range=(20, 30))
+    x = torch.rand(256, 17, 2) * 100
+    loss = sds(x, generator=torch.Generator().manual_seed(5))
+    gen = torch.Generator().manual_seed(5)
+    assert torch.equal(sds.last["t"], torch.randint(20, 31, (256,), generator=gen))
+    assert int(sds.last["t"].min()) == 20 and int(sds.last["t"].max()) == 30
+    assert float(sds(x, step=10_000, generator=torch.Generator().manual_seed(5))) == float(loss)
+
+
 @pytest.fixture(scope="module")
 def trained_prior(tiny_dataset, tmp_path_factory) -> tuple[PosePrior, np.ndarray]:
     """A small prior trained through the CLI on the tiny skeletons (also the end-to-end CLI test)."""
@@ -92,6 +106,7 @@ def trained_prior(tiny_dataset, tmp_path_factory) -> tuple[PosePrior, np.ndarray
     return PosePrior.load(out / "prior.safetensors"), kp
 
 
+@pytest.mark.slow
 def test_corrupted_poses_score_worse_than_real_ones(trained_prior):
     prior, kp = trained_prior
     rng = np.random.default_rng(0)
@@ -102,6 +117,7 @@ def test_corrupted_poses_score_worse_than_real_ones(trained_prior):
         assert auc(bad, real_scores) > 0.75, kind
 
 
+@pytest.mark.slow
 def test_samples_resemble_the_data(trained_prior):
     prior, kp = trained_prior
     samples = sample_ddim(prior, 256, steps=100, eta=1.0, generator=torch.Generator().manual_seed(0)).numpy()
@@ -110,6 +126,7 @@ def test_samples_resemble_the_data(trained_prior):
     assert stats["asymmetry_samples"] < 3 * stats["asymmetry_data"] + 0.05, stats
 
 
+@pytest.mark.slow
 def test_following_the_sds_gradient_moves_corrupted_poses_to_the_data(trained_prior):
     prior, kp = trained_prior
     rng = np.random.default_rng(1)
@@ -118,6 +135,7 @@ def test_following_the_sds_gradient_moves_corrupted_poses_to_the_data(trained_pr
     assert res["ratio"] < 0.9, res
 
 
+@pytest.mark.slow
 def test_sds_gradients_reach_only_the_inputs_and_empty_batches_give_zero(trained_prior):
     prior, kp = trained_prior
     sds = SDSLoss(prior, t_range=(20, 200))
@@ -132,6 +150,7 @@ def test_sds_gradients_reach_only_the_inputs_and_empty_batches_give_zero(trained
     assert float(hidden) == 0.0
 
 
+@pytest.mark.slow
 def test_ddpm_ancestral_samples_resemble_the_data_too(trained_prior):
     prior, kp = trained_prior
     samples = sample_ddpm(prior, 128, generator=torch.Generator().manual_seed(1)).numpy()
@@ -140,6 +159,7 @@ def test_ddpm_ancestral_samples_resemble_the_data_too(trained_prior):
     assert stats["limb_ratio_rel_error"] < 0.3, stats
 
 
+@pytest.mark.slow
 def test_sds_reaches_heatmap_logits_through_the_soft_argmax(trained_prior):
     """Heatmaps -> soft-argmax coordinates -> SDS: the prior's gradient lands on the heatmap logits only."""
     prior, kp = trained_prior

@@ -3,6 +3,7 @@ an untrained model on adults rendered afresh (not the manifest's numbers)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from hyper_sapiens.config import load_config
@@ -28,6 +29,7 @@ def test_shipped_weights_match_their_manifest_and_load_strictly():
     assert load_sapiens_checkpoint(build_model(stage1.model), path, part="pose", strict=True).ok
 
 
+@pytest.mark.slow
 def test_shipped_weights_localise_freshly_rendered_adults_far_better_than_untrained(tmp_path):
     data = tmp_path / "adults"
     generate_adult_dataset(data, preset="tiny", seed=7, workers=1, progress=False)  # subjects never trained on

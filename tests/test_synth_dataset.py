@@ -222,6 +222,7 @@ def test_skeleton_sequences_have_the_documented_keys_and_agree_between_layouts(t
     assert total == meta["counts"]["skeleton_frames"] > 0
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_files_with_any_number_of_workers(tiny_dataset, tmp_path):
     generate_dataset(tmp_path / "two", preset="tiny", seed=0, workers=2, progress=False)
     assert tree_hash(tmp_path / "two") == tree_hash(tiny_dataset)
@@ -237,6 +238,7 @@ def test_tiny_preset_renders_in_a_few_seconds(tmp_path):
     assert sum(meta["counts"][s] for s in SPLITS) >= 24
 
 
+@pytest.mark.slow
 def test_cli_renders_a_data_set_and_reports_it(tmp_path, capsys):
     from hyper_sapiens.cli import main
 

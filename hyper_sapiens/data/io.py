@@ -1,9 +1,9 @@
 """Reading the files a sample is made of, with errors that name the file and the problem.
 
-Conventions (DESIGN.md): images are returned RGB ``uint8 (H, W, 3)``; depth in metres ``float32 (H, W)``
-with 0 = invalid (files: uint16 PNG in millimetres); normals as float32 unit vectors ``(H, W, 3)`` in the
-camera frame (x right, y down, z forward) plus a bool validity mask (files: 16-bit PNG,
-``round((n + 1) / 2 * 65535)``, channels (x, y, z) as cv2 reads them, invalid = (0, 0, 0)).
+Conventions (``docs/synth.md`` § Output layout, § Conventions): images are returned RGB ``uint8 (H, W, 3)``;
+depth in metres ``float32 (H, W)`` with 0 = invalid (files: uint16 PNG in millimetres); normals as float32 unit
+vectors ``(H, W, 3)`` in the camera frame (x right, y down, z forward) plus a bool validity mask (files: 16-bit
+PNG, ``round((n + 1) / 2 * 65535)``, channels (x, y, z) as cv2 reads them, invalid = (0, 0, 0)).
 """
 
 from __future__ import annotations
@@ -75,12 +75,6 @@ def decode_normals(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     normals = values.astype(np.float32) * np.float32(NORMAL_PNG_SCALE) - np.float32(1.0)
     norm = np.sqrt(np.einsum("hwc,hwc->hw", normals, normals))[..., None]
     return np.where(valid[..., None], normals / np.maximum(norm, 1e-6), 0.0).astype(np.float32)
-
-
-def read_normal_png(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a 16-bit normal PNG; returns ``(normals float32 (H, W, 3), valid bool (H, W))``."""
-    raw, valid = read_normal_png_raw(path)
-    return decode_normals(raw, valid), valid
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:

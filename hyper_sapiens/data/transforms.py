@@ -154,9 +154,3 @@ def flip_keypoints_horizontal(
     out[..., 0] = image_width - 1 - out[..., 0]
     return out, visible[..., idx].copy()
 
-
-def flip_center_horizontal(center: np.ndarray, image_width: int) -> np.ndarray:
-    """Mirror a ``(..., 2)`` box centre: ``x' = W - 1 - x``."""
-    out = np.asarray(center, np.float32).copy()
-    out[..., 0] = image_width - 1 - out[..., 0]
-    return out

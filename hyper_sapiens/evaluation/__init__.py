@@ -4,7 +4,7 @@ COCO AP via pycocotools), G-Error, reports and plots."""
 from __future__ import annotations
 
 from .coco import CocoKeypointEvaluator, ground_truth_as_results, oks_iou, oks_nms, rescore, topdown_to_coco_results
-from .g_error import bone_lengths, g_error, torso_size
+from .g_error import bone_lengths, g_error
 from .inference import decode_to_image, flip_heatmaps_back, predict_heatmaps, run_inference
 from .metrics import PCK_THRESHOLDS, bbox_norm, evaluate_predictions
 from .pck import (
@@ -40,5 +40,4 @@ __all__ = [
     "rescore",
     "run_inference",
     "topdown_to_coco_results",
-    "torso_size",
 ]

@@ -1,7 +1,8 @@
 """G-Error: how much each bone's (torso-normalised) length varies across frames — lower is more consistent.
 
 For frames ``t`` of one group (a video sequence, or the whole set), with torso size
-``T_t = (|l_shoulder - l_hip| + |r_shoulder - r_hip|) / 2`` and bone lengths ``L_{b,t}``:
+``T_t = (|l_shoulder - l_hip| + |r_shoulder - r_hip|) / 2`` (:func:`hyper_sapiens.keypoints.torso_length`)
+and bone lengths ``L_{b,t}``:
 
     ℓ_{b,t} = L_{b,t} / T_t
     G_b     = Var_t(ℓ_{b,t}) / mean_t(ℓ_{b,t})²          (population variance: the squared coefficient of variation)
@@ -19,18 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..keypoints import COCO17, COCO17_LIMB_NAMES, COCO17_LIMBS
-
-
-def torso_size(keypoints: np.ndarray, visible: np.ndarray, layout=COCO17) -> tuple[np.ndarray, np.ndarray]:
-    """``(N,)`` mean of the two shoulder-hip distances, and whether it is valid."""
-    ls, rs, lh, rh = (layout.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
-    size = 0.5 * (
-        np.linalg.norm(keypoints[:, ls] - keypoints[:, lh], axis=-1)
-        + np.linalg.norm(keypoints[:, rs] - keypoints[:, rh], axis=-1)
-    )
-    ok = (visible[:, [ls, rs, lh, rh]] > 0).all(axis=1) & (size > 0)
-    return size, ok
+from ..keypoints import COCO17_LIMB_NAMES, COCO17_LIMBS, torso_length
 
 
 def bone_lengths(
@@ -75,7 +65,7 @@ def g_error(
     keypoints = np.asarray(keypoints, dtype=np.float64)
     visible = np.ones(keypoints.shape[:2]) if visible is None else np.asarray(visible)
     lengths = bone_lengths(keypoints, visible, limbs)
-    torso, ok = torso_size(keypoints, visible)
+    torso, ok = torso_length(keypoints, visible)
     norm = np.where(ok[:, None], lengths / np.where(ok, torso, 1.0)[:, None], np.nan)
     labels = np.zeros(len(keypoints), dtype=object) if groups is None else np.asarray(list(groups), dtype=object)
     if labels.shape != (len(keypoints),):

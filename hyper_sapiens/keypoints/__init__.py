@@ -14,6 +14,7 @@ from .layouts import (
     get_layout,
 )
 from .subsets import resolve_subset, subset_names, subset_presets
+from .torso import torso_length, torso_radius
 
 __all__ = [
     "BODY25",
@@ -30,4 +31,6 @@ __all__ = [
     "resolve_subset",
     "subset_names",
     "subset_presets",
+    "torso_length",
+    "torso_radius",
 ]

@@ -1,6 +1,6 @@
 """Depth-normal consistency: normals implied by a depth map against predicted normals.
 
-Conventions (as docs/model.md): camera frame x right, y down, z forward; a surface facing the camera
+Conventions (``docs/synth.md`` § Conventions): camera frame x right, y down, z forward; a surface facing the camera
 has n = (0, 0, -1). Pixel centres at integer coordinates.
 
 Derivation. A pixel (u, v) with depth z lies at P = z·((u-cx)/fx, (v-cy)/fy, 1). With

@@ -1,8 +1,9 @@
 """Validation of a trained prior: corrupted poses, plausibility AUC, sample statistics, the SDS pull.
 
-Used by ``tests/test_prior_quality.py`` and ``benchmarks/prior_quality.py``. COCO17 only (limbs from
+Used by ``tests/test_prior.py`` and ``benchmarks/prior_quality.py``. COCO17 only (limbs from
 ``hyper_sapiens.keypoints.COCO17_LIMBS``). Amounts are relative to each pose's torso size (the RMS distance
-of its four torso joints from their centroid), so they mean the same in pixels and in metres.
+of its four torso joints from their centroid, :func:`hyper_sapiens.keypoints.torso_radius`: the size the prior's
+normaliser divides by, before its ``scale_factor``), so they mean the same in pixels and in metres.
 
 Corruptions (``corrupt(kind, ...)``), each applied to every pose of a batch:
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..keypoints import COCO17, COCO17_LIMBS, COCO17_SYMMETRIC_LIMBS
+from ..keypoints import COCO17_LIMBS, COCO17_SYMMETRIC_LIMBS, torso_radius
 from .model import PosePrior
 from .score import plausibility_score
 from .sds import SDSLoss
@@ -31,7 +32,6 @@ __all__ = [
     "sample_statistics",
     "sds_pull",
     "symmetry",
-    "torso_size",
 ]
 
 CORRUPTIONS = ("noise", "swap_lr", "swap_arm_leg", "stretch")
@@ -43,19 +43,13 @@ _SEGMENTS = ((5, 7, (7, 9)), (7, 9, (9,)), (6, 8, (8, 10)), (8, 10, (10,)),
              (11, 13, (13, 15)), (13, 15, (15,)), (12, 14, (14, 16)), (14, 16, (16,)))
 
 
-def torso_size(keypoints: np.ndarray) -> np.ndarray:
-    """``(N,)`` RMS distance of the four torso joints from their centroid (COCO17, ``(N, 17, D)``)."""
-    torso = keypoints[:, list(COCO17.torso)]
-    return np.sqrt(((torso - torso.mean(1, keepdims=True)) ** 2).sum(-1).mean(1))
-
-
 def corrupt(kind: str, keypoints: np.ndarray, rng: np.random.Generator, sigma: float = 0.3) -> np.ndarray:
     """A corrupted copy of COCO17 poses ``(N, 17, D)`` (see the module docstring)."""
     if kind not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {kind!r}; known: {list(CORRUPTIONS)}")
     out = np.array(keypoints, dtype=np.float64, copy=True)
     n = out.shape[0]
-    size = torso_size(out)[:, None, None]
+    size = torso_radius(out)[:, None, None]
     if kind == "noise":
         return (out + rng.normal(0.0, sigma, out.shape) * size).astype(np.float32)
     for i in range(n):
@@ -104,7 +98,7 @@ def limb_ratios(keypoints: np.ndarray) -> np.ndarray:
     """``(N, 12)`` lengths of ``COCO17_LIMBS`` divided by each pose's torso size (scale-free)."""
     kp = np.asarray(keypoints, dtype=np.float64)
     lengths = np.stack([np.linalg.norm(kp[:, a] - kp[:, b], axis=-1) for a, b in COCO17_LIMBS], 1)
-    return lengths / np.maximum(torso_size(kp), 1e-12)[:, None]
+    return lengths / np.maximum(torso_radius(kp), 1e-12)[:, None]
 
 
 def symmetry(keypoints: np.ndarray) -> np.ndarray:
@@ -164,8 +158,8 @@ def sds_pull(
 
     before = dist(x.detach())
     score_before = plausibility_score(prior, prior.normalize(x.detach()).x)
-    for step in range(steps):
-        loss = sds(x, step=step, generator=gen)
+    for _ in range(steps):
+        loss = sds(x, generator=gen)
         (grad,) = torch.autograd.grad(loss, x)
         with torch.no_grad():
             x -= lr * n * grad

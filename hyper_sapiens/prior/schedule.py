@@ -106,11 +106,6 @@ class NoiseSchedule(nn.Module):
         """``s_t = sqrt(1 - abar_t)`` at the steps ``t``."""
         return self.sqrt_one_minus_alphas_cumprod[torch.as_tensor(t, device=self.betas.device, dtype=torch.long)]
 
-    def snr(self, t: torch.Tensor | int) -> torch.Tensor:
-        """Signal-to-noise ratio ``abar_t / (1 - abar_t)``."""
-        abar = self.alphas_cumprod[torch.as_tensor(t, device=self.betas.device, dtype=torch.long)]
-        return abar / (1 - abar)
-
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor | int, noise: torch.Tensor) -> torch.Tensor:
         """Diffuse ``x0 (B, ...)`` to step ``t`` (``(B,)`` or a scalar): ``a_t x0 + s_t noise``."""
         a = self._gather(self.sqrt_alphas_cumprod, t, x0.ndim).to(x0.dtype)

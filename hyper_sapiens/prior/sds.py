@@ -27,8 +27,6 @@ to [0, 1] (detached: the loss cannot lower a joint's confidence to escape it).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -37,7 +35,6 @@ from .model import PosePrior
 __all__ = ["WEIGHTINGS", "SDSLoss"]
 
 WEIGHTINGS = ("x0", "sds", "uniform", "dpposer")
-ANNEALS = (None, "linear", "sqrt")
 
 
 class SDSLoss(nn.Module):
@@ -45,14 +42,10 @@ class SDSLoss(nn.Module):
 
     Args:
         prior: the prior (frozen here: eval mode, ``requires_grad=False``).
-        t_range: ``(t_min, t_max)`` DDPM steps (inclusive) to draw ``t`` from; low noise, e.g. ``(20, 200)``
-            of 1000 (DPoser/ZeDO use sub-VP t ~ 0.01-0.12).
+        t_range: ``(t_min, t_max)`` DDPM steps (inclusive) to draw ``t`` from, uniformly; low noise, e.g.
+            ``(20, 200)`` of 1000 (DPoser/ZeDO use sub-VP t ~ 0.01-0.12).
         weighting: one of :data:`WEIGHTINGS`.
         grad_clip: clamp each element of ``g`` to ``[-grad_clip, grad_clip]`` (``None``: no clamp).
-        anneal: ``None`` (t uniform in the band), ``"linear"`` (the band's top falls linearly from ``t_max`` to
-            ``t_min`` over ``anneal_steps``; t uniform below it) or ``"sqrt"`` (HiFA: deterministic
-            ``t = t_max - (t_max - t_min) sqrt(step / anneal_steps)``). Needs ``step`` in :meth:`forward`.
-        anneal_steps: training steps over which the band anneals.
         min_confidence: joints at or below this confidence are hidden and carry no loss.
         confidence_weighted: weight each joint's gradient by its confidence (clamped to [0, 1]).
     """
@@ -63,8 +56,6 @@ class SDSLoss(nn.Module):
         t_range: tuple[int, int] = (20, 200),
         weighting: str = "x0",
         grad_clip: float | None = 1.0,
-        anneal: str | None = None,
-        anneal_steps: int = 0,
         min_confidence: float = 0.0,
         confidence_weighted: bool = True,
     ) -> None:
@@ -76,15 +67,9 @@ class SDSLoss(nn.Module):
         weighting = "dpposer" if weighting == "dposer" else weighting
         if weighting not in WEIGHTINGS:
             raise ValueError(f"SDSLoss: unknown weighting {weighting!r}; known: {list(WEIGHTINGS)}")
-        if anneal not in ANNEALS:
-            raise ValueError(f"SDSLoss: unknown anneal {anneal!r}; known: {list(ANNEALS)}")
-        if anneal is not None and anneal_steps <= 0:
-            raise ValueError("SDSLoss: anneal needs anneal_steps > 0")
         self.t_range = (t_min, t_max)
         self.weighting = weighting
         self.grad_clip = grad_clip
-        self.anneal = anneal
-        self.anneal_steps = int(anneal_steps)
         self.min_confidence = float(min_confidence)
         self.confidence_weighted = bool(confidence_weighted)
         self.last: dict[str, torch.Tensor] = {}
@@ -93,17 +78,6 @@ class SDSLoss(nn.Module):
         super().train(mode)
         self.prior.eval()   # the prior stays frozen (no dropout) whatever the trainer does
         return self
-
-    def band(self, step: int | None = None) -> tuple[int, int]:
-        """The inclusive range ``t`` is drawn from at training step ``step``."""
-        t_min, t_max = self.t_range
-        if self.anneal is None or step is None:
-            return t_min, t_max
-        frac = min(max(step / self.anneal_steps, 0.0), 1.0)
-        if self.anneal == "linear":
-            return t_min, int(round(t_max - (t_max - t_min) * frac))
-        t = int(round(t_max - (t_max - t_min) * math.sqrt(frac)))
-        return t, t
 
     def weight(self, t: torch.Tensor) -> torch.Tensor:
         """``w(t)`` for integer steps ``t (B,)``."""
@@ -134,7 +108,8 @@ class SDSLoss(nn.Module):
                 normalised poses when ``normalized=True``. ``(B, F, K, D)`` for windowed priors.
             confidence: ``(B, [F,] K)`` confidence or visibility (> ``min_confidence`` = usable); ``None`` = all.
             normalized: ``keypoints`` are normalised poses (no re-normalisation).
-            step: training step, for annealing.
+            step: the training step; accepted for the trainer's call and ignored (``t`` is uniform in
+                ``t_range`` at every step).
             generator: source of ``t`` and ``eps`` (CPU generator), else the global RNG.
         """
         shape = self.prior.pose_shape
@@ -164,8 +139,8 @@ class SDSLoss(nn.Module):
         if count == 0:
             return zero
         device = x.device
-        lo, hi = self.band(step)
-        t = torch.randint(lo, hi + 1, (b,), generator=generator).to(device)
+        t_min, t_max = self.t_range
+        t = torch.randint(t_min, t_max + 1, (b,), generator=generator).to(device)
         eps = torch.randn(x.shape, generator=generator).to(device)
         with torch.no_grad():
             x_t = self.prior.schedule.q_sample(x.detach(), t, eps)

@@ -1,6 +1,6 @@
 """Pinhole cameras above the mattress.
 
-Camera frame (DESIGN.md): x right, y down, z forward (away from the camera). Pixel centres at
+Camera frame (``docs/synth.md`` § Conventions): x right, y down, z forward (away from the camera). Pixel centres at
 integer coordinates: pixel ``(row v, column u)`` looks along ``((u - cx) / fx, (v - cy) / fy, 1)``.
 World frame: the mattress is the plane ``z = 0`` with ``+z`` up, towards the camera.
 """

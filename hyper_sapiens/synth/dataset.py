@@ -16,8 +16,8 @@ Layout (``DIR`` = the output folder; formats in ``docs/synth.md``)::
 MINI-RGBD format sources (Hesse et al. 2018; the data set itself needs a licence, so the format
 was read from public loaders found with a code search of GitHub, not from the data): folders
 ``rgb``, ``depth``, ``fg_mask``, ``joints_2Ddep``, ``joints_3D`` (plus ``smil_params``, not written
-here); file names ``rgb/syn_%05d.png``, ``depth/syn_%05d_depth.png`` (note the ``_depth`` suffix;
-DESIGN.md's sketch ``depth/syn_%05d.png`` differs and the real name wins), ``fg_mask/mask_%05d.png``,
+here); file names ``rgb/syn_%05d.png``, ``depth/syn_%05d_depth.png`` (note the ``_depth`` suffix of the real
+files), ``fg_mask/mask_%05d.png``,
 ``joints_2Ddep/syn_joints_2Ddep_%05d.txt``, ``joints_3D/syn_joints_3D_%05d.txt``; sequences
 ``01``..``12``. Joint files hold 25 rows ``x y z id`` with ``id`` equal to the row index (one
 loader asserts exactly this); loaders take ``[:, :2]`` of joints_2Ddep as pixel coordinates and

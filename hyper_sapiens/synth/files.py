@@ -42,7 +42,7 @@ def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
 def normals_to_png16(normal: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Unit normals (H, W, 3) -> uint16 ``round((n + 1) / 2 * 65535)``, channels (x, y, z) as cv2 reads them.
 
-    Invalid pixels are (0, 0, 0) (DESIGN.md).
+    Invalid pixels are (0, 0, 0) (``docs/synth.md`` § SyRIP-style COCO files).
     """
     enc = np.floor((np.asarray(normal, dtype=np.float64) + 1.0) * 0.5 * 65535.0 + 0.5)
     enc = np.clip(enc, 0, 65535).astype(np.uint16)

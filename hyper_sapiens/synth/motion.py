@@ -13,8 +13,6 @@ Postures: supine (most), prone and side-lying; the body is placed on the mattres
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .body import (
@@ -167,16 +165,6 @@ def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0, 
     a = np.sqrt(np.clip(1.0 - b**2, 0.25, 1.0))
     z = mu + sigma * (a * drift + rhythm)
     return latent_to_angles(z)
-
-
-@dataclass(frozen=True)
-class Placement:
-    """How a body lies on the mattress: posture, heading (radians about world z) and root pose."""
-
-    posture: str
-    heading: float
-    rotation: np.ndarray  # (3, 3) body -> world
-    translation: np.ndarray  # (T, 3)
 
 
 def sample_posture(rng: np.random.Generator, population: str = "infant") -> str:
