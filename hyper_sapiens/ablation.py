@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,19 @@ import numpy as np
 
 VARIANTS = ("pretrained", "real_only", "stage1_only", "curriculum", "+geometry", "+prior")
 STAGE_SHARE = (0.4, 0.35, 0.25)
+
+
+def overrides_for(stage: str, overrides: tuple[str, ...] | list[str]) -> list[str]:
+    """The overrides that apply to ``stage`` (``stage1``, ``stage2`` or ``stage3``): every ``key=value``, and
+    every ``stageN:key=value`` of that stage without its prefix."""
+    out = []
+    for item in overrides:
+        match = re.match(r"^(stage[123]):(.*)$", item)
+        if match is None:
+            out.append(item)
+        elif match.group(1) == stage:
+            out.append(match.group(2))
+    return out
 
 
 def _run_overrides(steps: int, run_dir: Path) -> list[str]:
@@ -86,7 +100,8 @@ def run_variant(
     overrides: tuple[str, ...] = (),
     from_scratch: bool = False,
 ) -> Path:
-    """Train one variant; returns its final weights. ``overrides`` (``key=value``) apply to every stage;
+    """Train one variant; returns its final weights. ``overrides`` (``key=value``) apply to every stage,
+    ``stageN:key=value`` to stage N only (:func:`overrides_for`; the one-stage variants run stage 1);
     ``from_scratch`` adds the demo's from-scratch overrides of each stage (random start, their learning rates)."""
     from .config import load_config
     from .demo import stage_overrides
@@ -97,15 +112,15 @@ def run_variant(
         f"run.seed={seed}",
         f"run.device={device}",
         f"loss.sds.prior={prior}",
-        *overrides,
     ]
     out = runs / f"{variant}_seed{seed}"
     if variant == "pretrained":
-        return _pretrained_weights(load_config("stage1_syn_warmup_demo", common), out)
+        stage1 = load_config("stage1_syn_warmup_demo", common + overrides_for("stage1", overrides))
+        return _pretrained_weights(stage1, out)
     if variant in ("real_only", "stage1_only"):
         cfg = load_config(
-            "stage1_syn_warmup_demo", common + stage_overrides("stage1", from_scratch=from_scratch)
-            + _run_overrides(budget, out)
+            "stage1_syn_warmup_demo", common + overrides_for("stage1", overrides)
+            + stage_overrides("stage1", from_scratch=from_scratch) + _run_overrides(budget, out)
         )
         if variant == "real_only":
             syrip = data / "syrip"
@@ -125,7 +140,8 @@ def run_variant(
     init = None
     names = ("stage1_syn_warmup_demo", "stage2_mixed_demo", "stage3_real_refine_demo")
     for i, (name, n) in enumerate(zip(names, steps, strict=True)):
-        stage_common = common + stage_overrides(f"stage{i + 1}", from_scratch=from_scratch)
+        stage = f"stage{i + 1}"
+        stage_common = common + overrides_for(stage, overrides) + stage_overrides(stage, from_scratch=from_scratch)
         cfg = _stage_cfg(name, stage_common, n, out / f"stage{i + 1}", init, geo, sds)
         init = _train(cfg, progress)
     return init
@@ -235,7 +251,7 @@ def render_table(
     start = "random weights" if from_scratch else "the pretrained weights"
     lines = [
         f"# Ablation on the demo data ({budget} steps per variant from {start}, seeds {seeds})",
-        *(["", f"Overrides for every stage: `{' '.join(overrides)}`"] if overrides else []),
+        *(["", f"Overrides (`stageN:` for one stage only): `{' '.join(overrides)}`"] if overrides else []),
         "",
         "| variant | PCK@0.05 ↑ | G-Error ↓ | prior plausibility ↓ |",
         "|---|---|---|---|",
@@ -309,7 +325,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="config overrides for every stage of every variant, e.g. loss.sds.min_confidence=0",
+        help="config overrides for every stage of every variant (e.g. loss.sds.min_confidence=0), or for one "
+        "stage with a stageN: prefix (e.g. stage2:loss.geo.weight=0.1)",
     )
     parser.add_argument("--from-scratch", action="store_true",
                         help="start every variant from random weights instead of the shipped pretrained weights")

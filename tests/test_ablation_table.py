@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hyper_sapiens.ablation import effects, render_table, summarise
+from hyper_sapiens.ablation import effects, overrides_for, render_table, summarise
 
 
 def _rows(*pcks):
@@ -28,3 +28,10 @@ def test_summary_and_verdicts():
     assert verdicts == ["hurt.", "helped.", "made no difference beyond the seed spread.", "hurt."]
     text = render_table(table, 240, [0, 1, 2])
     assert "| real_only | 0.1100 ± 0.0100 |" in text and "| n/a |" in text
+
+
+def test_stage_prefixed_overrides_reach_their_stage_only():
+    given = ["loss.pose.weight=2", "stage2:loss.geo.weight=0.1", "stage3:loss.sds.weight=0.01", "run.dir=C:x"]
+    assert overrides_for("stage1", given) == ["loss.pose.weight=2", "run.dir=C:x"]
+    assert overrides_for("stage2", given) == ["loss.pose.weight=2", "loss.geo.weight=0.1", "run.dir=C:x"]
+    assert overrides_for("stage3", given) == ["loss.pose.weight=2", "loss.sds.weight=0.01", "run.dir=C:x"]
