@@ -80,7 +80,7 @@ def _pretrained_weights(cfg, out: Path) -> Path:
 
     from .models import build_model, load_sapiens_checkpoint, save_weights
 
-    if not cfg.get("sapiens_checkpoints") or not cfg.sapiens_checkpoints.get("pose"):
+    if not cfg.sapiens_checkpoints.pose:
         raise ValueError("the 'pretrained' variant needs pretrained weights; it has none with --from-scratch")
     torch.manual_seed(0)
     model = build_model(cfg.model)

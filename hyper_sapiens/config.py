@@ -1,4 +1,10 @@
-"""YAML configs: packaged names or paths, ``base:`` inheritance and ``key.sub=value`` overrides (OmegaConf)."""
+"""YAML configs: packaged names or paths, ``base:`` inheritance, ``key.sub=value`` overrides (OmegaConf), and
+validation against the typed sections of :mod:`hyper_sapiens.config_sections`.
+
+:func:`load_config` returns a stage config, :func:`load_tree` any config file unvalidated (the prior's loader
+validates it against :class:`~hyper_sapiens.config_sections.PriorConfig`). A validated config holds every key
+with its value or default, resolved (no interpolations left); ``config.yaml`` of a run is that config.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-__all__ = ["load_config", "packaged_config_names", "save_config", "resolve_config_path"]
+from .config_schema import ConfigError, plain_container, validate_section
+from .config_sections import StageConfig
+
+__all__ = [
+    "ConfigError",
+    "load_config",
+    "load_tree",
+    "packaged_config_names",
+    "resolve_config_path",
+    "resolved_container",
+    "save_config",
+    "validate_stage_config",
+]
 
 
 def _packaged_weights(name: str) -> str:
@@ -79,18 +98,62 @@ def _load_tree(path: Path, seen: tuple[Path, ...]) -> DictConfig:
     return OmegaConf.merge(merged, node)
 
 
-def load_config(config: str | Path, overrides: list[str] | None = None, resolve: bool = True) -> DictConfig:
-    """Load a config with its ``base:`` chain (a name/path or a list; later entries and the file itself win),
-    then apply dotted overrides (``optim.lr=1e-4``). Returns a resolved :class:`DictConfig`."""
-    cfg = _load_tree(resolve_config_path(config), ())
+def load_tree(config: str | Path, overrides: list[str] | None = None) -> DictConfig:
+    """A config file with its ``base:`` chain (a name/path or a list; later entries and the file itself win)
+    and dotted overrides (``optim.lr=1e-4``) applied; not resolved, not validated."""
+    tree = _load_tree(resolve_config_path(config), ())
     bad = [item for item in overrides or [] if "=" not in item]
     if bad:
         raise ValueError(f"overrides must look like key.sub=value, got {bad}")
     if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    if resolve:
-        OmegaConf.resolve(cfg)
-    return cfg
+        tree = OmegaConf.merge(tree, OmegaConf.from_dotlist(list(overrides)))
+    return tree
+
+
+def resolved_container(cfg: Any, where: str = "config") -> Any:
+    """:func:`~hyper_sapiens.config_schema.plain_container` of ``cfg``; a broken interpolation is a
+    :class:`ConfigError` naming it."""
+    try:
+        return plain_container(cfg)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"{where}: {str(err).splitlines()[0]}") from err
+
+
+def validate_stage_config(cfg: Any, where: str = "config") -> DictConfig:
+    """A stage config checked against :class:`~hyper_sapiens.config_sections.StageConfig` and returned
+    resolved, with every default filled in; idempotent.
+
+    Also checks the sub-trees whose keys their owners define: ``model`` (architecture and head keys),
+    ``data.pipeline`` and every data source spec. Raises :class:`ConfigError` (a ``ValueError``) naming
+    the dotted key, the closest allowed key and the allowed keys.
+    """
+    from .data.pipeline import PipelineConfig
+    from .data.sources import check_source_spec
+    from .models import check_model_config
+
+    defaults = OmegaConf.create(validate_section(StageConfig, {}, ""))
+    tree = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    plain = resolved_container(OmegaConf.merge(defaults, tree), where)
+    try:
+        checked = validate_section(StageConfig, plain, "")
+        check_model_config(checked["model"])
+        PipelineConfig.from_dict(checked["data"]["pipeline"], where="data.pipeline")
+        data = checked["data"]
+        specs = {f"data.sources.{n}": s for n, s in data["sources"].items()}
+        specs.update({f"data.extra_val.{n}": s for n, s in data["extra_val"].items()})
+        specs.update({"data.val": data["val"], "eval.dataset": checked["eval"]["dataset"]})
+        for key, spec in specs.items():
+            if spec is not None:
+                check_source_spec(spec, key)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return OmegaConf.create(checked)
+
+
+def load_config(config: str | Path, overrides: list[str] | None = None) -> DictConfig:
+    """Load a stage config (a packaged name or a path) with its ``base:`` chain and dotted overrides,
+    validated and resolved (:func:`validate_stage_config`)."""
+    return validate_stage_config(load_tree(config, overrides), where=f"config {config}")
 
 
 def save_config(cfg: Any, path: str | Path) -> Path:

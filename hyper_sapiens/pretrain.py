@@ -103,6 +103,7 @@ def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float
     """Write the fp16 Sapiens-layout weights and their manifest; figures are measured on the written file."""
     from omegaconf import OmegaConf
 
+    from .config_schema import plain_container
     from .devices import pick_device
     from .evaluation.report import evaluate_checkpoint
     from .models import build_model, load_model, load_sapiens_checkpoint
@@ -132,7 +133,7 @@ def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float
         "dtype": "float16",
         "key_layout": "sapiens (backbone.*, head.*): load with sapiens_checkpoints.pose",
         "recipe": {"config": CONFIG, "command": "hyper-sapiens pretrain --out DIR",
-                   "resolved_config": OmegaConf.to_container(cfg, resolve=True)},
+                   "resolved_config": plain_container(cfg)},
         "commit": commit,
         "seed": int(cfg.run.seed),
         "steps": steps,

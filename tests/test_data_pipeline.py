@@ -265,8 +265,11 @@ def test_skip_bad_counts_instead_of_failing(tiny_dataset, tmp_path):
 
 
 def test_unknown_pipeline_key_is_rejected():
-    with pytest.raises(ValueError, match="unknown data pipeline keys"):
+    message = r"data.pipeline.flip_probability: unknown key; did you mean data.pipeline.flip_prob\?"
+    with pytest.raises(ValueError, match=message):
         PipelineConfig.from_dict({"flip_probability": 0.5})
+    with pytest.raises(ValueError, match=r"data.pipeline.bbox.scale_factor: expected 2 values"):
+        PipelineConfig.from_dict({"bbox": {"scale_factor": [0.5]}})
 
 
 def test_geo_consistency_is_small_on_rendered_truth_and_large_on_shuffled_normals(tiny_dataset):

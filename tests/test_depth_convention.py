@@ -71,7 +71,7 @@ def test_objective_picks_consistent_terms_and_refuses_contradictions():
         _objective("relative", depth={"kind": "silog"})
     with pytest.raises(ValueError, match="mode=log_depth reads the depth output as log-depth"):
         _objective("relative", geo={"mode": "log_depth"})
-    with pytest.raises(ValueError, match="must be auto or one of"):
+    with pytest.raises(ValueError, match=r"loss.geo.mode: must be one of \['auto', 'log_depth', 'tilt'\]"):
         _objective("log_depth", geo={"mode": "normals"})
 
 

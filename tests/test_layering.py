@@ -1,8 +1,10 @@
 """The package's import graph respects its layers.
 
 data / models / keypoints / losses / prior / synth (lower) → evaluation → engine → the CLI verbs. A module
-may import its own layer or a lower one, never a higher one; ``config.py`` is a leaf utility outside the
-layers. Every ``import`` statement counts, at module level or inside a function, absolute or relative.
+may import its own layer or a lower one, never a higher one; the top-level utilities (``config.py``,
+``config_schema.py``, ``config_sections.py``, ``devices.py``, ``io_atomic.py``) sit outside the layers and
+import no higher layer either. Every ``import`` statement counts, at module level or inside a function,
+absolute or relative.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ ROOT = Path(hyper_sapiens.__file__).resolve().parent
 
 LOWER = ("data", "models", "keypoints", "losses", "prior", "synth")
 VERB_MODULES = {"cli", "demo", "ablation", "pretrain"}
-LEAVES = {"config", "devices"}  # top-level utilities anyone may import (config's resolvers reach models and data)
+# top-level utilities anyone may import (config's resolvers and validation reach models and data, lazily)
+LEAVES = {"config", "config_schema", "config_sections", "devices", "io_atomic"}
 
 
 def _module_name(path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import math
 import os
 import pickle
@@ -365,6 +366,13 @@ def test_safetensors_round_trip(tmp_path):
         from hyper_sapiens.models import load_weights
 
         load_weights(other, path)
+
+
+def test_a_bare_backbone_saves_with_its_constructor_config(tmp_path):
+    backbone = SapiensViT("tiny", img_size=INPUT_HW, embed_dims=C, num_layers=LAYERS, num_heads=HEADS)
+    meta = read_weights_metadata(save_weights(backbone, tmp_path / "backbone.safetensors"))
+    assert meta["arch"] == "tiny" and meta["config"]["num_layers"] == LAYERS
+    assert meta["input_size"] == json.dumps(list(INPUT_HW))
 
 
 def test_load_state_file_refuses_pickled_objects(tmp_path):

@@ -140,9 +140,9 @@ def test_build_model_from_omegaconf_and_errors():
     assert isinstance(model, HyperPoseModel) and isinstance(model.backbone, SapiensViT)
     assert model.backbone.img_size == (256, 192) and model.backbone.embed_dims == 384
     assert model.depth_head is None and model.config["heads"]["pose"]["deconv_channels"] == [256, 128]
-    with pytest.raises(ValueError, match="unknown model config keys"):
+    with pytest.raises(ValueError, match=r"model.input_sise: unknown key; did you mean model.input_size\?"):
         build_model({"arch": "tiny", "input_sise": [1, 2]})
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="model.heads.pose.width: unknown key"):
         build_model({"arch": "tiny", "input_size": [48, 64], "heads": {"pose": {"width": 3}}})
     with pytest.raises(ValueError, match="multiple of patch_size"):
         build_model({"arch": "tiny", "input_size": [50, 64]})

@@ -66,7 +66,7 @@ def test_soft_argmax_finds_a_peak():
 
 def test_sds_draws_t_uniformly_in_t_range_then_the_noise():
     """``t`` is the generator's first draw, uniform over the inclusive ``t_range``, then the noise: a seed fixes
-    the loss, and the trainer's ``step`` does not change it."""
+    the loss."""
     torch.manual_seed(0)
     prior = PosePrior()
     sds = SDSLoss(prior, t_range=(20, 30))
@@ -75,7 +75,7 @@ def test_sds_draws_t_uniformly_in_t_range_then_the_noise():
     gen = torch.Generator().manual_seed(5)
     assert torch.equal(sds.last["t"], torch.randint(20, 31, (256,), generator=gen))
     assert int(sds.last["t"].min()) == 20 and int(sds.last["t"].max()) == 30
-    assert float(sds(x, step=10_000, generator=torch.Generator().manual_seed(5))) == float(loss)
+    assert float(sds(x, generator=torch.Generator().manual_seed(5))) == float(loss)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_sds_gradients_reach_only_the_inputs_and_empty_batches_give_zero(trained
     prior, kp = trained_prior
     sds = SDSLoss(prior, t_range=(20, 200))
     x = torch.as_tensor(kp[:8] * 1.0).requires_grad_(True)
-    loss = sds(x, step=0, generator=torch.Generator().manual_seed(0))
+    loss = sds(x, generator=torch.Generator().manual_seed(0))
     loss.backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
     assert all(p.grad is None for p in prior.parameters())

@@ -21,15 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
+from ..config_schema import plain_container
 from .mixing import MixedBatchSampler, MixedDataset, counts_from_ratios
 from .pipeline import PipelineConfig, TopDownTransform
 from .sources import build_source
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 def pipeline_config(
@@ -40,7 +35,7 @@ def pipeline_config(
     ``map_sizes``: ``{"heatmap": (W, H), "depth": (W, H), "normal": (W, H)}`` (from the model's output
     strides); keys present in ``data.pipeline`` win.
     """
-    raw = dict(_plain(data_cfg.get("pipeline", {})) or {})
+    raw = dict(plain_container(data_cfg.get("pipeline", {})) or {})
     for key, name in (("heatmap", "heatmap_size"), ("depth", "depth_size"), ("normal", "normal_size")):
         if map_sizes and key in map_sizes and raw.get(name) is None:
             raw[name] = list(map_sizes[key])
@@ -59,12 +54,12 @@ def map_sizes_for(input_size: tuple[int, int], strides: Mapping[str, int]) -> di
 
 def batch_counts(data_cfg: Mapping[str, Any], source_names: list[str]) -> dict[str, int]:
     """Per micro-batch counts from ``data.batch`` (``counts``, or ``batch_size`` + ``ratios``)."""
-    batch = dict(_plain(data_cfg.get("batch", {})) or {})
-    if "counts" in batch:
+    batch = dict(plain_container(data_cfg.get("batch", {})) or {})
+    if batch.get("counts"):
         counts = {str(k): int(v) for k, v in batch["counts"].items()}
-    elif "ratios" in batch and "batch_size" in batch:
+    elif batch.get("ratios") and batch.get("batch_size"):
         counts = counts_from_ratios(int(batch["batch_size"]), {str(k): float(v) for k, v in batch["ratios"].items()})
-    elif "batch_size" in batch and len(source_names) == 1:
+    elif batch.get("batch_size") and len(source_names) == 1:
         counts = {source_names[0]: int(batch["batch_size"])}
     else:
         raise ValueError("data.batch needs 'counts' {source: n}, or 'batch_size' with 'ratios' (or one source)")
@@ -84,7 +79,7 @@ def build_training_data(
     accumulation: int = 1,
 ) -> tuple[MixedDataset, MixedBatchSampler]:
     """Datasets of every source with a non-zero count, behind one :class:`MixedBatchSampler`."""
-    sources_cfg = _plain(data_cfg.get("sources"))
+    sources_cfg = plain_container(data_cfg.get("sources"))
     if not sources_cfg:
         raise ValueError("data.sources is empty: name at least one training source")
     counts = batch_counts(data_cfg, list(sources_cfg))
@@ -107,4 +102,4 @@ def build_training_data(
 
 def build_eval_dataset(spec: Mapping[str, Any], pipeline: PipelineConfig, name: str = "val"):
     """The deterministic (no augmentation) dataset of an evaluation source spec."""
-    return build_source(_plain(spec), TopDownTransform(pipeline, train=False), name)
+    return build_source(plain_container(spec), TopDownTransform(pipeline, train=False), name)

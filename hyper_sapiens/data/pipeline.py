@@ -37,12 +37,13 @@ key                           shape / dtype         meaning
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
+from ..config_schema import from_mapping
 from ..keypoints import COCO17
 from .augment import (
     BBoxAugmentConfig,
@@ -78,26 +79,10 @@ class PipelineConfig:
     augment: bool = True
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> PipelineConfig:
-        """Build from a plain dict (e.g. the ``data.pipeline`` section of a config); unknown keys raise."""
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown data pipeline keys {unknown}; known: {sorted(known)}")
-        nested = {"half_body": HalfBodyConfig, "bbox": BBoxAugmentConfig, "texture": TextureConfig}
-        for key, kind in nested.items():
-            if key in data and not isinstance(data[key], kind):
-                sub = dict(data[key] or {})
-                sub_known = {f.name for f in fields(kind)}
-                bad = sorted(set(sub) - sub_known)
-                if bad:
-                    raise ValueError(f"unknown data pipeline keys {key}.{bad}; known: {sorted(sub_known)}")
-                data[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()})
-        for key in ("input_size", "heatmap_size", "depth_size", "normal_size", "texture_domains"):
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any] | None, where: str = "data.pipeline") -> PipelineConfig:
+        """Build from a plain dict (e.g. the ``data.pipeline`` section of a config); unknown keys and values of
+        the wrong type raise :class:`~hyper_sapiens.config_schema.ConfigError` naming the closest key."""
+        return from_mapping(cls, data, where)
 
 
 def codec_from_pipeline(cfg: PipelineConfig) -> UDPHeatmap:

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config_schema import from_mapping, plain_container
+from ..config_sections import LossSection
 from ..data.pipeline import DOMAIN_IDS
 from ..losses import (
     bone_ratio_loss,
@@ -81,11 +83,6 @@ def _domain_mask(batch: Mapping[str, torch.Tensor], domains: list[str] | tuple[s
     return mask
 
 
-def _spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
-    node = cfg.get(name) or {}
-    return dict(node)
-
-
 def load_bone_reference(source: str) -> np.ndarray:
     """Reference log limb ratios from 2D skeleton files (file, folder or glob; converted to coco17)."""
     from ..data.skeletons import SkeletonSequenceDataset
@@ -99,7 +96,8 @@ class TrainingObjective:
     """Computes the weighted sum and each term (as detached floats for logging).
 
     Args:
-        loss_cfg: the ``loss`` section.
+        loss_cfg: the ``loss`` section (a mapping, checked against
+            :class:`~hyper_sapiens.config_sections.LossSection`, or a ``LossSection``).
         input_size: model input ``(w, h)``; needed to carry cameras to the depth map.
         depth_size: depth map ``(W, H)``.
         total_steps: for decays.
@@ -109,56 +107,49 @@ class TrainingObjective:
 
     def __init__(
         self,
-        loss_cfg: Mapping[str, Any],
+        loss_cfg: Mapping[str, Any] | LossSection,
         input_size: tuple[int, int],
         depth_size: tuple[int, int] | None,
         total_steps: int,
         device: torch.device,
         depth_output: str = "log_depth",
     ) -> None:
-        self.cfg = {k: _spec(loss_cfg, k) for k in loss_cfg}
+        if not isinstance(loss_cfg, LossSection):
+            loss_cfg = from_mapping(LossSection, plain_container(loss_cfg), "loss")
+        self.cfg = loss_cfg
         if depth_output not in DEPTH_OUTPUTS:
             raise ValueError(f"depth_output must be one of {DEPTH_OUTPUTS}, got {depth_output!r}")
         self.depth_output = depth_output
-        self.depth_kind = self._choose("depth", "kind", ("silog", "ssi"), {"relative": ("silog",)})
-        self.geo_mode = self._choose("geo", "mode", ("log_depth", "tilt"), {"relative": ("log_depth",)})
-        known = {"pose", "coord", "syn_pose_scale", "depth", "normal", "geo", "bone", "sds"}
-        unknown = sorted(set(self.cfg) - known)
-        if unknown:
-            raise ValueError(f"unknown loss terms {unknown}; known: {sorted(known)}")
+        self.depth_kind = self._choose("depth", "kind", self.cfg.depth.kind, {"relative": ("silog",)})
+        self.geo_mode = self._choose("geo", "mode", self.cfg.geo.mode, {"relative": ("log_depth",)})
         self.input_size = tuple(input_size)
         self.depth_size = tuple(depth_size) if depth_size else None
         self.total_steps = total_steps
         self.sds = None
         self.bone_reference = None
-        sds_cfg = self.cfg.get("sds", {})
-        if float(sds_cfg.get("weight", 0.0)) > 0:
+        sds = self.cfg.sds
+        if sds.weight > 0:
             from ..prior import PosePrior, SDSLoss
 
-            if not sds_cfg.get("prior"):
+            if not sds.prior:
                 raise ValueError("loss.sds.weight > 0 needs loss.sds.prior (a prior.safetensors from train-prior)")
-            prior = PosePrior.load(sds_cfg["prior"], device=device)
             self.sds = SDSLoss(
-                prior,
-                t_range=tuple(sds_cfg.get("t_range", (20, 200))),
-                weighting=sds_cfg.get("weighting", "x0"),
-                grad_clip=sds_cfg.get("grad_clip", 1.0),
-                min_confidence=float(sds_cfg.get("min_confidence", 0.0)),
+                PosePrior.load(sds.prior, device=device),
+                t_range=sds.t_range,
+                weighting=sds.weighting,
+                grad_clip=sds.grad_clip,
+                min_confidence=sds.min_confidence,
             )
-        bone_cfg = self.cfg.get("bone", {})
-        if float(bone_cfg.get("weight", 0.0)) > 0:
-            if not bone_cfg.get("reference"):
+        if self.cfg.bone.weight > 0:
+            if not self.cfg.bone.reference:
                 raise ValueError("loss.bone.weight > 0 needs loss.bone.reference (skeleton files for reference ratios)")
-            self.bone_reference = torch.as_tensor(load_bone_reference(str(bone_cfg["reference"])), device=device)
+            self.bone_reference = torch.as_tensor(load_bone_reference(self.cfg.bone.reference), device=device)
 
-    def _choose(self, term: str, key: str, allowed: tuple[str, ...], refused: dict[str, tuple[str, ...]]) -> str:
-        """``loss.<term>.<key>``: ``auto`` (the default) follows the depth output; a choice that contradicts it
-        is an error."""
-        value = str(self.cfg.get(term, {}).get(key, "auto"))
+    def _choose(self, term: str, key: str, value: str, refused: dict[str, tuple[str, ...]]) -> str:
+        """``loss.<term>.<key>`` (``value``): ``auto`` (the default) follows the depth output; a choice that
+        contradicts it is an error."""
         if value == "auto":
             return _AUTO[self.depth_output][key]
-        if value not in allowed:
-            raise ValueError(f"loss.{term}.{key} must be auto or one of {allowed}, got {value!r}")
         if value in refused.get(self.depth_output, ()):
             raise ValueError(
                 f"loss.{term}.{key}={value} reads the depth output as log-depth, but model.depth_output is "
@@ -169,15 +160,11 @@ class TrainingObjective:
 
     def weights_at(self, step: int) -> dict[str, float]:
         """Each term's weight at ``step``."""
-        pose = self.cfg.get("pose", {"weight": 1.0})
-        syn_scale = (
-            term_weight(self.cfg["syn_pose_scale"], step, self.total_steps) if "syn_pose_scale" in self.cfg else 1.0
-        )
-        w_pose = term_weight(pose, step, self.total_steps)
+        w_pose = term_weight(self.cfg.pose, step, self.total_steps)
+        syn_scale = term_weight(self.cfg.syn_pose_scale, step, self.total_steps)
         out = {"pose_syn": w_pose * syn_scale, "pose_real": w_pose}
-        out["coord"] = term_weight(self.cfg["coord"], step, self.total_steps) if "coord" in self.cfg else 0.0
-        for name in ("depth", "normal", "geo", "bone", "sds"):
-            out[name] = term_weight(self.cfg.get(name, {}), step, self.total_steps)
+        for name in ("coord", "depth", "normal", "geo", "bone", "sds"):
+            out[name] = term_weight(getattr(self.cfg, name), step, self.total_steps)
         return out
 
     def _keypoint_coords(self, heatmaps: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,31 +189,29 @@ class TrainingObjective:
             terms["coord"] = self._coord(heatmaps, batch)
         depth = outputs.get("depth")
         if depth is not None and weights["depth"] > 0:
-            cfg = self.cfg["depth"]
-            mask = batch["depth_mask"] & _domain_mask(batch, cfg.get("domains", ["syn"]))[:, None, None, None]
+            cfg = self.cfg.depth
+            mask = batch["depth_mask"] & _domain_mask(batch, cfg.domains)[:, None, None, None]
             if self.depth_kind == "silog":
-                terms["depth"] = silog_loss(
-                    depth, batch["depth"], mask, variance_focus=float(cfg.get("variance_focus", 0.85))
-                )
+                terms["depth"] = silog_loss(depth, batch["depth"], mask, variance_focus=cfg.variance_focus)
             else:
                 terms["depth"] = ssi_loss(depth, batch["depth"], mask)
         normal = outputs.get("normal")
         if normal is not None and weights["normal"] > 0:
-            cfg = self.cfg["normal"]
-            mask = batch["normal_mask"] & _domain_mask(batch, cfg.get("domains", ["syn"]))[:, None, None, None]
+            mask = batch["normal_mask"] & _domain_mask(batch, self.cfg.normal.domains)[:, None, None, None]
             terms["normal"] = normal_angular_loss(normal, batch["normal"], mask)
         if depth is not None and normal is not None and weights["geo"] > 0:
             terms["geo"] = self._geo(depth, normal, batch)
         if heatmaps is not None and (weights["bone"] > 0 or weights["sds"] > 0):
-            beta = float(self.cfg.get("sds", {}).get("beta", self.cfg.get("bone", {}).get("beta", 50.0)))
+            # one soft-argmax for both terms: SDS's beta when SDS is on, else the bone term's
+            beta = self.cfg.sds.beta if self.cfg.sds.weight > 0 else self.cfg.bone.beta
             coords, confidence = self._keypoint_coords(heatmaps, beta)
             if weights["bone"] > 0:
-                sel = _domain_mask(batch, self.cfg["bone"].get("domains", ["real"])).float()[:, None]
+                sel = _domain_mask(batch, self.cfg.bone.domains).float()[:, None]
                 terms["bone"] = bone_ratio_loss(coords, confidence * sel, self.bone_reference)
             if weights["sds"] > 0 and self.sds is not None:
-                sel = _domain_mask(batch, self.cfg["sds"].get("domains", ["real"]))
+                sel = _domain_mask(batch, self.cfg.sds.domains)
                 if sel.any():
-                    terms["sds"] = self.sds(coords[sel], confidence[sel], step=step)
+                    terms["sds"] = self.sds(coords[sel], confidence[sel])
                 else:
                     terms["sds"] = zero
         total = zero
@@ -242,16 +227,16 @@ class TrainingObjective:
             batch["keypoint_weights"],
             batch["has_keypoints"],
             self.input_size,
-            beta=float(self.cfg["coord"].get("beta", 50.0)),
+            beta=self.cfg.coord.beta,
         )
 
     def _geo(self, depth: torch.Tensor, normal: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Depth-normal consistency on the samples of ``loss.geo.domains``, on the body pixels (``region:
         body``, the default) or the whole map (:func:`hyper_sapiens.losses.geo_loss`)."""
-        cfg = self.cfg["geo"]
-        body = cfg.get("region", "body") == "body"
+        cfg = self.cfg.geo
+        body = cfg.region == "body"
         region = geo_region_mask(
-            _domain_mask(batch, cfg.get("domains", ["syn", "real"])),
+            _domain_mask(batch, cfg.domains),
             depth,
             body_mask=batch["body_mask"] if body else None,
             has_body_mask=batch["has_body_mask"] if body else None,
@@ -261,7 +246,7 @@ class TrainingObjective:
             normal,
             region,
             mode=self.geo_mode,
-            detach=cfg.get("detach", "depth"),
+            detach=cfg.detach,
             camera=batch.get("camera"),
             has_camera=batch.get("has_camera"),
             input_size=self.input_size,

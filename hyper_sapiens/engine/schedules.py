@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+
+from ..config_sections import TermSection
 
 
 def lr_factor(
@@ -34,34 +34,27 @@ def lr_factor(
     raise ValueError(f"optim.schedule must be cosine, step or constant, got {schedule!r}")
 
 
-def term_weight(spec: Mapping[str, Any], step: int, total_steps: int) -> float:
-    """The weight of a loss term at ``step``.
+def term_weight(term: TermSection, step: int, total_steps: int) -> float:
+    """The weight of a loss term (a :class:`~hyper_sapiens.config_sections.TermSection`) at ``step``.
 
     ``weight`` × a linear ramp from 0 over ``warmup_steps`` starting at ``start_step`` (0 before it)
     × a decay from 1 to ``decay.final`` over the run (``decay.kind``: ``linear``, ``cosine`` or
     ``exp``) — stage 3's "α decays step by step".
     """
-    weight = float(spec.get("weight", 0.0))
-    if weight == 0.0:
+    weight = term.weight
+    if weight == 0.0 or step < term.start_step:
         return 0.0
-    start = int(spec.get("start_step", 0))
-    if step < start:
-        return 0.0
-    warmup = int(spec.get("warmup_steps", 0))
-    if warmup > 0:
-        weight *= min(1.0, (step - start + 1) / warmup)
-    decay = spec.get("decay")
-    if decay:
-        final = float(decay.get("final", 0.1))
-        kind = decay.get("kind", "cosine")
+    if term.warmup_steps > 0:
+        weight *= min(1.0, (step - term.start_step + 1) / term.warmup_steps)
+    decay = term.decay
+    if decay is not None:
+        final = decay.final
         t = min(1.0, step / max(1, total_steps - 1))
-        if kind == "linear":
+        if decay.kind == "linear":
             factor = 1.0 + (final - 1.0) * t
-        elif kind == "cosine":
+        elif decay.kind == "cosine":
             factor = final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
-        elif kind == "exp":
+        else:  # exp
             factor = final**t
-        else:
-            raise ValueError(f"loss decay.kind must be linear, cosine or exp, got {kind!r}")
         weight *= factor
     return weight

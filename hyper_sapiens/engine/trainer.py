@@ -15,7 +15,6 @@ PCK@0.05; EMA weights when the EMA is on), ``final.safetensors`` (the weights at
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -24,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import save_config
+from ..config import save_config, validate_stage_config
 from ..data.factory import build_eval_dataset, build_training_data, map_sizes_for, pipeline_config
 from ..data.loader import make_loader, normalize_images
 from ..data.pipeline import codec_from_pipeline
@@ -47,6 +46,7 @@ from ..models import (
 from .checkpointing import load_trainer_state, save_trainer_state
 from .distributed import DistInfo, all_reduce_mean, all_true, barrier, init_distributed, shutdown
 from .objective import TrainingObjective, resolve_depth_output
+from .run_log import RunLog
 from .schedules import lr_factor
 
 log = logging.getLogger(__name__)
@@ -54,33 +54,6 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLossError(RuntimeError):
     """Training stopped after too many consecutive non-finite losses."""
-
-
-def _get(cfg: Any, dotted: str, default: Any = None) -> Any:
-    value = OmegaConf.select(cfg, dotted, default=default) if isinstance(cfg, DictConfig) else default
-    return default if value is None else value
-
-
-def _tensorboard_writer(log_dir: Path):
-    """A TensorBoard ``SummaryWriter`` for ``run.tensorboard: true`` (needs the optional package)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:
-        raise RuntimeError(
-            "run.tensorboard=true needs the tensorboard package: pip install 'hyper-sapiens[tensorboard]'"
-        ) from err
-    return SummaryWriter(log_dir=str(log_dir))
-
-
-def _scalars(record: dict[str, Any], prefix: str = ""):
-    """``(tag, value)`` for every finite number in a metrics record; nested dicts become ``outer/inner`` tags."""
-    for key, value in record.items():
-        if key == "step":
-            continue
-        if isinstance(value, dict):
-            yield from _scalars(value, f"{prefix}{key}/")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            yield f"{prefix}{key}", float(value)
 
 
 def micro_seed(seed: int, step: int, slot: int) -> int:
@@ -92,20 +65,22 @@ class Trainer:
     """Build everything a stage needs from ``cfg`` and train it with :meth:`fit`.
 
     Args:
-        cfg: the resolved stage config (see ``hyper_sapiens/configs/*.yaml`` and ``docs/training.md``).
+        cfg: a stage config (a ``DictConfig`` or plain dict; ``hyper_sapiens/configs/*.yaml``), checked
+            against :class:`~hyper_sapiens.config_sections.StageConfig` here, before anything is built.
         resume: continue from ``run.dir/last.ckpt``.
         progress: show a tqdm bar (rank 0 only).
     """
 
-    def __init__(self, cfg: DictConfig, resume: bool = False, progress: bool = True) -> None:
+    def __init__(self, cfg: DictConfig | dict[str, Any], resume: bool = False, progress: bool = True) -> None:
+        cfg = validate_stage_config(cfg)
         self.cfg = cfg
-        self.dist: DistInfo = init_distributed(str(_get(cfg, "run.device", "auto")))
+        self.dist: DistInfo = init_distributed(cfg.run.device)
         self.device = self.dist.device
-        self.run_dir = Path(_get(cfg, "run.dir", "runs/train"))
-        self.seed = int(_get(cfg, "run.seed", 0))
-        self.total_steps = int(_get(cfg, "run.steps", 1000))
-        self.accumulation = int(_get(cfg, "optim.accumulation", 1))
-        self.amp = bool(_get(cfg, "optim.amp", True)) and self.device.type == "cuda"
+        self.run_dir = Path(cfg.run.dir)
+        self.seed = cfg.run.seed
+        self.total_steps = cfg.run.steps
+        self.accumulation = cfg.optim.accumulation
+        self.amp = cfg.optim.amp and self.device.type == "cuda"
         self.progress = progress and self.dist.is_main
         self.step = 0
         self.best: dict[str, Any] = {"metric": None, "step": None}
@@ -113,19 +88,17 @@ class Trainer:
         self.bad_total = 0
         self.bad_samples = 0
 
-        self.strategy = str(_get(cfg, "run.strategy", "ddp"))
-        if self.strategy not in ("ddp", "fsdp"):
-            raise ValueError(f"run.strategy must be ddp or fsdp, got {self.strategy!r}")
+        self.strategy = cfg.run.strategy
         self.sharded = self.strategy == "fsdp" and self.dist.distributed
         # what last.ckpt records: one process under `fsdp` trains (and saves) exactly like `ddp`
         self.state_strategy = "fsdp" if self.sharded else "ddp"
         self._replica: torch.nn.Module | None = None  # rank 0's unsharded copy for evaluation (FSDP)
 
         # what the depth head predicts follows the weights it starts from (Sapiens depth heads: relative depth)
-        init_from = _get(cfg, "init_from", None)
+        init_from = cfg.init_from
         cfg.model.depth_output = resolve_depth_output(
             cfg.model,
-            _get(cfg, "sapiens_checkpoints", {}),
+            cfg.sapiens_checkpoints,
             init_from if init_from and Path(init_from).is_file() else None,
         )
         torch.manual_seed(self.seed)
@@ -150,7 +123,7 @@ class Trainer:
             )
         self.codec = codec_from_pipeline(self.pipeline)
         self.objective = TrainingObjective(
-            _get(cfg, "loss", {}),
+            cfg.loss,
             input_size,
             self.map_sizes.get("depth"),
             self.total_steps,
@@ -170,39 +143,39 @@ class Trainer:
             accumulation=self.accumulation,
         )
         self.loader = make_loader(
-            self.dataset, self.sampler, workers=int(_get(cfg, "data.workers", 0)), device=self.device
+            self.dataset, self.sampler, workers=cfg.data.workers, device=self.device
         )
-        val_spec = _get(cfg, "data.val", None)
+        val_spec = cfg.data.val
         self.val_dataset = build_eval_dataset(val_spec, self.pipeline) if val_spec is not None else None
         # more evaluation sets, logged beside data.val (e.g. zero-shot infants while pretraining on adults);
         # the best checkpoint is still chosen on data.val alone
-        extra = _get(cfg, "data.extra_val", {}) or {}
-        self.extra_val = {str(name): build_eval_dataset(spec, self.pipeline, str(name)) for name, spec in extra.items()}
+        self.extra_val = {
+            str(name): build_eval_dataset(spec, self.pipeline, str(name)) for name, spec in cfg.data.extra_val.items()
+        }
         self.ddp = self._wrap()
-        self.tensorboard = None
+        self.run_log: RunLog | None = None  # rank 0 only
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
-            if bool(_get(cfg, "run.tensorboard", False)):
-                self.tensorboard = _tensorboard_writer(self.run_dir / "tensorboard")
+            self.run_log = RunLog(self.run_dir, tensorboard=cfg.run.tensorboard)
 
     # ------------------------------------------------------------------ set-up
     def _initial_weights(self, model: torch.nn.Module) -> None:
-        init_from = _get(self.cfg, "init_from", None)
+        init_from = self.cfg.init_from
         if init_from:
             if not Path(init_from).is_file():
                 raise FileNotFoundError(f"init_from: weights file not found: {init_from}")
-            report = load_weights(model, init_from, strict=bool(_get(self.cfg, "init_strict", True)))
+            report = load_weights(model, init_from, strict=self.cfg.init_strict)
             log.info("init_from %s: %d tensors loaded", init_from, len(report.loaded))
-        files = dict(_get(self.cfg, "sapiens_checkpoints", {}) or {})
-        backbone_from = files.pop("backbone_from", None)
+        files = {part: path for part, path in self.cfg.sapiens_checkpoints.items() if part != "backbone_from" and path}
+        backbone_from = self.cfg.sapiens_checkpoints.backbone_from
         reports = load_sapiens_parts(model, files, backbone_from=backbone_from, strict=True)
         for i, (part, report) in enumerate(reports.items()):  # the file that gives the backbone comes first
             what = "backbone" if part == "backbone" else f"backbone + {part} head" if i == 0 else f"{part} head"
             log.info("%s <- %s\n%s", what, report.path, report.summary())
 
     def _unfreeze_schedule(self) -> UnfreezeSchedule | None:
-        milestones = _get(self.cfg, "optim.unfreeze", None)
+        milestones = self.cfg.optim.unfreeze
         if not milestones:
             set_trainable_blocks(self.model, None)
             return None
@@ -214,19 +187,18 @@ class Trainer:
         o = self.cfg.optim
         groups = layer_decay_param_groups(
             self.model,
-            lr=float(o.lr),
-            weight_decay=float(_get(self.cfg, "optim.weight_decay", 0.05)),
-            layer_decay_rate=float(_get(self.cfg, "optim.layer_decay", 1.0)),
+            lr=o.lr,
+            weight_decay=o.weight_decay,
+            layer_decay_rate=o.layer_decay,
             include_frozen=True,
         )
-        betas = tuple(_get(self.cfg, "optim.betas", [0.9, 0.999]))
-        return torch.optim.AdamW(groups, lr=float(o.lr), betas=betas)
+        return torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
 
     def _ema(self) -> ModelEMA | None:
-        ema_cfg = _get(self.cfg, "optim.ema", {}) or {}
-        if not ema_cfg.get("enabled", True):
+        ema_cfg = self.cfg.optim.ema
+        if not ema_cfg.enabled:
             return None
-        decay, warmup = float(ema_cfg.get("decay", 0.999)), int(ema_cfg.get("warmup_steps", 100))
+        decay, warmup = ema_cfg.decay, ema_cfg.warmup_steps
         if self.sharded:
             from .sharding import ShardedEMA
 
@@ -326,14 +298,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging
     def _log(self, record: dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-        if self.tensorboard is not None:
-            for tag, value in _scalars(record):
-                self.tensorboard.add_scalar(tag, value, global_step=int(record["step"]))
-            self.tensorboard.flush()
+        if self.run_log is not None:
+            self.run_log.write(record)
 
     def evaluate(self, weights: torch.nn.Module | None = None, dataset=None) -> dict[str, Any] | None:
         """PCK@0.05 (bbox-normalised, COCO17 labelled points) on ``data.val`` (or ``dataset``) of ``weights``
@@ -344,8 +310,8 @@ class Trainer:
         weights = self.eval_model() if weights is None else weights
         loader = make_loader(
             dataset,
-            batch_size=int(_get(self.cfg, "data.val_batch_size", 32)),
-            workers=int(_get(self.cfg, "data.workers", 0)),
+            batch_size=self.cfg.data.val_batch_size,
+            workers=self.cfg.data.workers,
             device=self.device,
         )
         preds = run_inference(
@@ -353,10 +319,10 @@ class Trainer:
             loader,
             self.codec,
             self.device,
-            flip_test=bool(_get(self.cfg, "run.flip_test", True)),
+            flip_test=self.cfg.eval.flip_test,
             amp=self.amp,
         )
-        return evaluate_predictions(preds, subset=_get(self.cfg, "eval.keypoints", "all"))
+        return evaluate_predictions(preds, subset=self.cfg.eval.keypoints)
 
     # ------------------------------------------------------------------ training
     def _set_lr(self) -> float:
@@ -364,13 +330,13 @@ class Trainer:
         factor = lr_factor(
             self.step,
             self.total_steps,
-            schedule=str(_get(self.cfg, "optim.schedule", "cosine")),
-            warmup_steps=int(_get(self.cfg, "optim.warmup_steps", 0)),
-            min_ratio=float(_get(self.cfg, "optim.min_lr_ratio", 0.0)),
-            milestones=tuple(_get(self.cfg, "optim.milestones", [])),
-            gamma=float(_get(self.cfg, "optim.gamma", 0.1)),
+            schedule=o.schedule,
+            warmup_steps=o.warmup_steps,
+            min_ratio=o.min_lr_ratio,
+            milestones=tuple(o.milestones),
+            gamma=o.gamma,
         )
-        lr = float(o.lr) * factor
+        lr = o.lr * factor
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
@@ -421,7 +387,7 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v.float() / self.accumulation
         grad_norm = float("nan")
         if finite:
-            clip = float(_get(self.cfg, "optim.grad_clip", 0.0))
+            clip = self.cfg.optim.grad_clip
             params = [p for p in self.model.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
             grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
@@ -451,7 +417,7 @@ class Trainer:
             self.bad_streak += 1
             self.bad_total += 1
             record["skipped_nonfinite"] = True
-            limit = int(_get(self.cfg, "run.max_nonfinite_steps", 5))
+            limit = self.cfg.run.max_nonfinite_steps
             log.warning(
                 "step %d: non-finite loss or gradient, step skipped (%d in a row)", self.step + 1, self.bad_streak
             )
@@ -465,11 +431,9 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train until ``run.steps`` (or ``run.stop_after``); returns a summary."""
-        log_every = int(_get(self.cfg, "run.log_every", 10))
-        eval_every = int(_get(self.cfg, "run.eval_every", 0))
-        ckpt_every = int(_get(self.cfg, "run.ckpt_every", 0))
-        stop_after = _get(self.cfg, "run.stop_after", None)
-        end = self.total_steps if stop_after is None else min(self.total_steps, int(stop_after))
+        run = self.cfg.run
+        log_every, eval_every, ckpt_every = run.log_every, run.eval_every, run.ckpt_every
+        end = self.total_steps if run.stop_after is None else min(self.total_steps, run.stop_after)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -550,7 +514,7 @@ class Trainer:
         return result
 
     def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-            self.tensorboard = None
+        if self.run_log is not None:
+            self.run_log.close()
+            self.run_log = None
         shutdown(self.dist)

@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from ..config import validate_stage_config
+from ..config_schema import plain_container
 from ..data.factory import build_eval_dataset, map_sizes_for, pipeline_config
 from ..data.loader import make_loader
 from ..data.pipeline import codec_from_pipeline
@@ -18,11 +20,6 @@ from ..models import autocast_for
 from .inference import run_inference
 from .metrics import bbox_norm, evaluate_predictions
 from .plots import crop_grid, draw_skeleton, plot_pck_curves, save_rgb, side_by_side
-
-
-def _select(cfg: DictConfig, key: str, default: Any = None) -> Any:
-    value = OmegaConf.select(cfg, key, default=default)
-    return default if value is None else value
 
 
 def coco_metrics(dataset: Any, preds: dict[str, Any]) -> dict[str, float] | None:
@@ -66,13 +63,16 @@ def _per_instance_pck(preds: dict[str, Any], thr: float = 0.05) -> np.ndarray:
 
 def evaluate_checkpoint(
     model: torch.nn.Module,
-    cfg: DictConfig,
+    cfg: DictConfig | dict[str, Any],
     out_dir: str | os.PathLike,
     device: torch.device,
     progress: bool = True,
     title: str = "evaluation",
 ) -> dict[str, Any]:
-    """Run the model on the config's test set (``eval.dataset``, else ``data.val``) and write the report."""
+    """Run the model on the config's test set (``eval.dataset``, else ``data.val``) and write the report.
+
+    ``cfg`` is a stage config; it is checked (:func:`hyper_sapiens.config.validate_stage_config`) first."""
+    cfg = validate_stage_config(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     input_size = tuple(model.config["input_size"])
@@ -82,14 +82,14 @@ def evaluate_checkpoint(
             f"data.pipeline.input_size {pipe.input_size} differs from the model's input size {input_size}; "
             "the crops must be the size the model was trained on"
         )
-    spec = _select(cfg, "eval.dataset") or _select(cfg, "data.val")
+    spec = cfg.eval.dataset or cfg.data.val
     if spec is None:
         raise ValueError("the config names no test set: set eval.dataset (or data.val) to a source spec")
     dataset = build_eval_dataset(spec, pipe, name="test")
     loader = make_loader(
         dataset,
-        batch_size=int(_select(cfg, "data.val_batch_size", 32)),
-        workers=int(_select(cfg, "data.workers", 0)),
+        batch_size=cfg.data.val_batch_size,
+        workers=cfg.data.workers,
         device=device,
     )
     codec = codec_from_pipeline(pipe)
@@ -98,21 +98,21 @@ def evaluate_checkpoint(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(dataset), desc="evaluate", unit="inst", dynamic_ncols=True)
-    flip = bool(_select(cfg, "eval.flip_test", True))
+    flip = cfg.eval.flip_test
     amp = device.type == "cuda"
     with autocast_for(device, enabled=False):
         preds = run_inference(model.to(device), loader, codec, device, flip_test=flip, amp=amp, progress=bar)
     if bar is not None:
         bar.close()
-    metrics = evaluate_predictions(preds, subset=_select(cfg, "eval.keypoints", "all"))
+    metrics = evaluate_predictions(preds, subset=cfg.eval.keypoints)
     metrics["coco"] = coco_metrics(dataset, preds)
     metrics["coco_ap"] = None if metrics["coco"] is None else float(metrics["coco"]["AP"])
-    prior_path = _select(cfg, "eval.prior") or _select(cfg, "loss.sds.prior")
+    prior_path = cfg.eval.prior or cfg.loss.sds.prior
     metrics["prior_plausibility"] = plausibility(
         prior_path if prior_path and Path(prior_path).is_file() else None, preds, device
     )
     metrics["flip_test"] = flip
-    metrics["dataset"] = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+    metrics["dataset"] = plain_container(spec)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
     curve = metrics["pck_curve"]
     plot_pck_curves({title: (curve["thresholds"], curve["pck"])}, out / "pck_curve.png")

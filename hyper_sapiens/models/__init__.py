@@ -8,7 +8,7 @@ from __future__ import annotations
 from .ema import ModelEMA
 from .flops import backbone_flops, head_flops, model_flops
 from .heads import DepthHead, NormalHead, PoseHeatmapHead
-from .hyper_pose import HEAD_NAMES, HyperPoseModel, autocast_for, build_model
+from .hyper_pose import HEAD_NAMES, HyperPoseModel, autocast_for, build_model, check_model_config
 from .restricted_unpickler import PickledObject, UnsafeCheckpointError, read_torch_checkpoint
 from .sapiens_format import (
     CheckpointMismatchError,
@@ -50,6 +50,7 @@ __all__ = [
     "autocast_for",
     "backbone_flops",
     "build_model",
+    "check_model_config",
     "convert_sync_batchnorm",
     "get_arch",
     "head_flops",

@@ -33,10 +33,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config_schema import check_known_keys, plain_container
 from .heads import SAPIENS_HEAD_DEFAULTS, DepthHead, NormalHead, PoseHeatmapHead
 from .vit import SapiensViT
 
-__all__ = ["HyperPoseModel", "build_model", "CPU_HEAD_DEFAULTS", "HEAD_NAMES", "autocast_for", "to_plain_dict"]
+__all__ = [
+    "CPU_HEAD_DEFAULTS",
+    "HEAD_NAMES",
+    "HyperPoseModel",
+    "autocast_for",
+    "build_model",
+    "check_model_config",
+]
 
 HEAD_NAMES = ("pose", "depth", "normal")
 
@@ -80,22 +88,6 @@ _HEAD_KEYS = {
         "axis_map",
     },
 }
-
-
-def to_plain_dict(cfg: Any) -> Any:
-    """A ``DictConfig``/``ListConfig``/mapping as plain Python containers (other values unchanged)."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(cfg, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if isinstance(cfg, Mapping):
-        return {k: to_plain_dict(v) for k, v in cfg.items()}
-    if isinstance(cfg, (list, tuple)):
-        return [to_plain_dict(v) for v in cfg]
-    return cfg
 
 
 def autocast_for(device: torch.device | str, enabled: bool = True) -> AbstractContextManager:
@@ -188,9 +180,7 @@ def _head_settings(arch: str, name: str, user: Any) -> dict[str, Any]:
         user = {}
     if not isinstance(user, Mapping):
         raise ValueError(f"model.heads.{name} must be a mapping, true, false or null; got {user!r}")
-    unknown = set(user) - _HEAD_KEYS[name]
-    if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)} in model.heads.{name}; allowed: {sorted(_HEAD_KEYS[name])}")
+    check_known_keys(user, _HEAD_KEYS[name], f"model.heads.{name}")
     if arch in CPU_HEAD_DEFAULTS:
         defaults = copy.deepcopy(CPU_HEAD_DEFAULTS[arch][name])
     else:
@@ -199,20 +189,30 @@ def _head_settings(arch: str, name: str, user: Any) -> dict[str, Any]:
     return defaults
 
 
+def check_model_config(cfg: Mapping[str, Any]) -> None:
+    """Raise :class:`~hyper_sapiens.config_schema.ConfigError` for an unknown key of a ``model`` block or of
+    one of its heads, naming the closest allowed key (values are checked when the model is built)."""
+    check_known_keys(cfg, _BACKBONE_KEYS, "model")
+    heads = cfg.get("heads")
+    if isinstance(heads, Mapping):
+        check_known_keys(heads, HEAD_NAMES, "model.heads")
+        for name, user in heads.items():
+            if isinstance(user, Mapping):
+                check_known_keys(user, _HEAD_KEYS[name], f"model.heads.{name}")
+
+
 def build_model(cfg: Mapping[str, Any] | Any) -> HyperPoseModel:
     """Build a :class:`HyperPoseModel` from a model config block (see the module docstring).
 
     ``cfg`` may be the ``model`` block itself or a full config holding a ``model`` key.
     Unknown keys raise ``ValueError`` naming them. The resolved config is kept in ``model.config``.
     """
-    cfg = to_plain_dict(cfg)
+    cfg = plain_container(cfg)
     if not isinstance(cfg, Mapping):
         raise ValueError(f"model config must be a mapping, got {type(cfg).__name__}")
     if "model" in cfg and isinstance(cfg["model"], Mapping):
         cfg = cfg["model"]
-    unknown = set(cfg) - _BACKBONE_KEYS
-    if unknown:
-        raise ValueError(f"unknown model config keys {sorted(unknown)}; allowed: {sorted(_BACKBONE_KEYS)}")
+    check_known_keys(cfg, _BACKBONE_KEYS, "model")
     arch = str(cfg.get("arch", "sapiens_0.3b"))
     input_size = cfg.get("input_size", [768, 1024])
     if len(input_size) != 2:
@@ -236,9 +236,7 @@ def build_model(cfg: Mapping[str, Any] | Any) -> HyperPoseModel:
     heads_cfg = cfg.get("heads", {"pose": {}})
     if not isinstance(heads_cfg, Mapping):
         raise ValueError(f"model.heads must be a mapping, got {heads_cfg!r}")
-    unknown = set(heads_cfg) - set(HEAD_NAMES)
-    if unknown:
-        raise ValueError(f"unknown heads {sorted(unknown)}; allowed: {list(HEAD_NAMES)}")
+    check_known_keys(heads_cfg, HEAD_NAMES, "model.heads")
     arch_key = backbone.arch_name.lower()
     resolved_heads: dict[str, dict[str, Any]] = {}
     built: dict[str, nn.Module] = {}

@@ -40,9 +40,7 @@ def save_weights(model: nn.Module, path: str | os.PathLike, extra_metadata: Mapp
 
     model = unwrap_model(model)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    config = dict(getattr(model, "config", {}) or {})
-    if not config and isinstance(model, SapiensViT):
-        config = model.config()
+    config = model.config() if isinstance(model, SapiensViT) else dict(getattr(model, "config", {}) or {})
     metadata = {
         "format": WEIGHTS_FORMAT,
         "config": json.dumps(config, sort_keys=True),

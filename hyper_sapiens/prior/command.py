@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parser", "load_prior_config", "run"]
 
 
 def load_prior_config(config: str, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Read a prior config: a YAML path, or the name of a packaged config (``prior``, ``prior_demo``, with or
-    without ``.yaml``, read through ``importlib.resources``), with ``key.sub=value`` overrides (OmegaConf)."""
-    from omegaconf import OmegaConf
+    """Read a prior config: a YAML path, or the name of a packaged config (``prior``, ``prior_demo``), with its
+    ``base:`` chain and ``key.sub=value`` overrides, resolved and checked against
+    :class:`~hyper_sapiens.config_sections.PriorConfig` (defaults filled in)."""
+    from ..config import ConfigError, load_tree, resolved_container
+    from .train import prior_config
 
-    path = Path(config)
-    if path.is_file():
-        base = OmegaConf.load(path)
-    else:
-        name = config if config.endswith((".yaml", ".yml")) else f"{config}.yaml"
-        packaged = resources.files("hyper_sapiens").joinpath("configs").joinpath(Path(name).name)
-        if Path(name).parent != Path(".") or not packaged.is_file():
-            raise FileNotFoundError(f"{config}: no such config file, nor a packaged config of that name")
-        base = OmegaConf.create(packaged.read_text(encoding="utf-8"))
-    bad = [item for item in overrides or [] if "=" not in item]
-    if bad:
-        raise ValueError(f"overrides must look like key.sub=value, got {bad}")
-    merged = OmegaConf.merge(base, OmegaConf.from_dotlist(list(overrides or [])))
-    return OmegaConf.to_container(merged, resolve=True)
+    where = f"prior config {config}"
+    try:
+        return prior_config(resolved_container(load_tree(config, overrides), where))
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -59,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if args.no_progress:
             cfg.setdefault("train", {})["progress"] = False
         summary = train_prior(cfg, args.out)
-    except (FileNotFoundError, SkeletonFileError, KeyError, ValueError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"train-prior: error: {message}", file=sys.stderr)
+    except (FileNotFoundError, SkeletonFileError, ValueError) as exc:
+        print(f"train-prior: error: {exc}", file=sys.stderr)
         return 1
     data = summary["data"]
     print(f"wrote {summary['prior']}")

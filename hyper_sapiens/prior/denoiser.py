@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config_schema import check_known_keys
+
 __all__ = ["DenoiserConfig", "PoseDenoiser", "timestep_embedding"]
 
 
@@ -47,10 +49,7 @@ class DenoiserConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DenoiserConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown denoiser keys {sorted(unknown)}; known: {sorted(known)}")
+        check_known_keys(data, [f.name for f in fields(cls)], "denoiser")
         return cls(**data)
 
 

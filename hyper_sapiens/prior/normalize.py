@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config_schema import check_known_keys
 from ..keypoints import KeypointLayout, get_layout
 
 __all__ = [
@@ -89,10 +90,7 @@ class NormalizerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NormalizerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown normalizer keys {sorted(unknown)}; known: {sorted(known)}")
+        check_known_keys(data, [f.name for f in fields(cls)], "normalizer")
         return cls(**data)
 
 

@@ -97,7 +97,6 @@ class SDSLoss(nn.Module):
         confidence: torch.Tensor | None = None,
         *,
         normalized: bool = False,
-        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """SDS loss (a scalar; exactly 0, graph-connected, when no joint is usable).
@@ -108,8 +107,6 @@ class SDSLoss(nn.Module):
                 normalised poses when ``normalized=True``. ``(B, F, K, D)`` for windowed priors.
             confidence: ``(B, [F,] K)`` confidence or visibility (> ``min_confidence`` = usable); ``None`` = all.
             normalized: ``keypoints`` are normalised poses (no re-normalisation).
-            step: the training step; accepted for the trainer's call and ignored (``t`` is uniform in
-                ``t_range`` at every step).
             generator: source of ``t`` and ``eps`` (CPU generator), else the global RNG.
         """
         shape = self.prior.pose_shape

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import time
-from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -24,64 +23,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..config_schema import validate_section
+from ..config_sections import PriorConfig
 from ..data.skeletons import SkeletonSequenceDataset
 from .model import PosePrior
 from .normalize import augment_normalized
 
-__all__ = ["DEFAULTS", "PreparedData", "merge_config", "prepare_data", "train_prior", "validation_loss"]
+__all__ = ["PreparedData", "prepare_data", "prior_config", "train_prior", "validation_loss"]
 
-# Every key a prior config may set, with its default (configs override a subset).
-DEFAULTS: dict[str, Any] = {
-    "seed": 0,
-    "out_dir": "runs/prior",
-    "data": {
-        "root": None,            # base folder for relative paths
-        "paths": [],             # files, folders or globs of .npz / .json skeleton sequences
-        "layout": "coco17",      # the prior's layout; files of other layouts are converted
-        "dims": 2,
-        "window": 1,             # frames per sample (1 = single poses)
-        "stride": 1,
-        "min_visible": 8,        # joints with visibility > 0 a frame needs to be used
-        "val_fraction": 0.1,     # share of sequence files held out for validation
-        "max_frames": None,      # subsample the training poses (seeded) to at most this many
-    },
-    "prior": {
-        "normalizer": {"scale": "torso", "align": True, "scale_factor": 1.5, "min_relative_scale": 0.05},
-        "denoiser": {"hidden": 512, "blocks": 2, "embed_dim": 128, "dropout": 0.0, "groups": 32},
-        "schedule": {"kind": "cosine", "num_steps": 1000},
-    },
-    "augment": {"rotate_deg": 0.0, "flip_prob": 0.5, "joint_mask_prob": 0.05, "part_mask_prob": 0.1},
-    "train": {
-        "steps": 3000,
-        "batch_size": 256,
-        "lr": 1.0e-3,
-        "weight_decay": 1.0e-4,
-        "warmup_steps": 100,
-        "grad_clip": 1.0,
-        "ema_decay": 0.999,
-        "log_every": 100,
-        "val_every": 500,
-        "val_steps": [10, 25, 50, 100, 200, 500],
-        "device": "cpu",
-        "threads": None,         # torch CPU threads (None: torch's default)
-        "progress": True,
-    },
-}
-
-
-def merge_config(config: dict[str, Any] | None) -> dict[str, Any]:
-    """``DEFAULTS`` updated recursively with ``config``; unknown keys raise ``KeyError`` naming them."""
-    def merge(base: dict, over: dict, where: str) -> dict:
-        out = deepcopy(base)
-        for key, value in over.items():
-            if key not in base:
-                raise KeyError(f"unknown prior config key {where}{key!r}; known: {sorted(base)}")
-            if isinstance(base[key], dict) and isinstance(value, dict):
-                out[key] = merge(base[key], value, f"{where}{key}.")
-            else:
-                out[key] = deepcopy(value)
-        return out
-    return merge(DEFAULTS, dict(config or {}), "")
+def prior_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    """``config`` checked against :class:`~hyper_sapiens.config_sections.PriorConfig` (every key a prior config
+    may set, with its default); an unknown key or a wrong type raises
+    :class:`~hyper_sapiens.config_schema.ConfigError` naming the closest allowed key."""
+    return validate_section(PriorConfig, config or {}, "")
 
 
 class PreparedData:
@@ -180,11 +134,11 @@ def train_prior(config: dict[str, Any] | None, out_dir: str | os.PathLike | None
     """Train a prior; returns a summary (paths, counts, final losses, time).
 
     Args:
-        config: a (partial) config, merged over :data:`DEFAULTS`.
+        config: a (partial) prior config; missing keys take the defaults of :func:`prior_config`.
         out_dir: where to write (default ``config["out_dir"]``).
         data: pre-loaded data (skips loading; for tests and benchmarks).
     """
-    cfg = merge_config(config)
+    cfg = prior_config(config)
     out = Path(out_dir if out_dir is not None else cfg["out_dir"])
     cfg["out_dir"] = str(out)
     tcfg, acfg = cfg["train"], cfg["augment"]
