@@ -169,8 +169,13 @@ def test_resume_after_kill_during_checkpoint_finds_a_valid_checkpoint(tiny_datas
     assert proc.returncode == -9, proc.stderr[-2000:]
     state = torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)
     assert state["step"] == 2  # the first checkpoint survived the killed second write
+    logged = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in logged][-2:] == [3, 4]  # logged after the surviving checkpoint
     trainer, summary = _fit(cfg, resume=True)
     assert summary["step"] == 6
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+             if "eval" not in json.loads(line)]
+    assert steps == [1, 2, 3, 4, 5, 6]  # each step once: the records after step 2 were dropped on resume
     full = tiny_stage_config(tiny_dataset, tmp_path / "full", **{"run.steps": 6, "run.ckpt_every": 2})
     _fit(full)
     assert _same_weights(tmp_path / "full" / "final.safetensors", tmp_path / "run" / "final.safetensors")

@@ -1,4 +1,6 @@
-"""A run's metrics log: ``RUN/metrics.jsonl`` (one JSON object per record) and, optionally, TensorBoard."""
+"""A run's metrics log: ``RUN/metrics.jsonl`` (one JSON object per record) and, optionally, TensorBoard.
+
+On resume the records after the checkpoint's step are dropped, so each step appears once."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ..io_atomic import atomic_write_bytes
 
 
 def scalars(record: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
@@ -35,6 +39,18 @@ class RunLog:
                     "run.tensorboard=true needs the tensorboard package: pip install 'hyper-sapiens[tensorboard]'"
                 ) from err
             self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+
+    def drop_after(self, step: int) -> int:
+        """Remove the records of steps after ``step`` (a resumed run repeats them: a kill loses what came after
+        the last checkpoint); rewrites the file atomically. Returns how many records were dropped."""
+        if not self.path.is_file():
+            return 0
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and int(json.loads(line).get("step", 0)) <= step]
+        if len(kept) == len(lines):
+            return 0
+        atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode("utf-8"))
+        return len(lines) - len(kept)
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:

@@ -158,6 +158,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
             self.run_log = RunLog(self.run_dir, tensorboard=cfg.run.tensorboard)
+            dropped = self.run_log.drop_after(self.step) if resume else 0
+            if dropped:
+                log.info("resume: dropped %d metrics.jsonl records after step %d (repeated now)", dropped, self.step)
 
     # ------------------------------------------------------------------ set-up
     def _initial_weights(self, model: torch.nn.Module) -> None:
