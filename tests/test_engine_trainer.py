@@ -154,6 +154,15 @@ Trainer(cfg, progress=False).fit()
 
 
 @pytest.mark.slow
+def test_resume_refuses_a_different_data_stream(tiny_dataset, tmp_path):
+    _fit(tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.stop_after": 1}))
+    for change in ({"optim.accumulation": 2}, {"data.batch.counts.syn": 3}):
+        cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **change)
+        with pytest.raises(ValueError, match="resume with the same data.batch, optim.accumulation"):
+            Trainer(cfg, resume=True, progress=False)
+
+
+@pytest.mark.slow
 def test_resume_after_kill_during_checkpoint_finds_a_valid_checkpoint(tiny_dataset, tmp_path):
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.steps": 6, "run.ckpt_every": 2})
     cfg_file = tmp_path / "cfg.yaml"

@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import save_config, validate_stage_config
-from ..data.factory import build_eval_dataset, build_training_data, map_sizes_for, pipeline_config
+from ..data.factory import batch_counts, build_eval_dataset, build_training_data, map_sizes_for, pipeline_config
 from ..data.loader import make_loader, normalize_images
 from ..data.pipeline import codec_from_pipeline
 from ..evaluation.inference import run_inference
@@ -235,6 +235,17 @@ class Trainer:
             "bad_samples": self.bad_samples,
             "seed": self.seed,
             "total_steps": self.total_steps,
+            "data_stream": self._data_stream(),
+        }
+
+    def _data_stream(self) -> dict[str, Any]:
+        """What fixes the order of the training samples besides the seed and the step: a resumed run must
+        match it, or its batches would silently differ from the interrupted run's."""
+        sources = list(self.cfg.data.sources)
+        return {
+            "batch_counts": batch_counts(self.cfg.data, sources) if sources else {},
+            "accumulation": self.accumulation,
+            "world_size": self.dist.world_size,
         }
 
     def _load_state(self, path: Path) -> None:
@@ -252,6 +263,13 @@ class Trainer:
             raise ValueError(
                 f"{path}: written by a {written_by} run, but this run is {self.state_strategy} "
                 "(a single process counts as ddp); resume with the same run.strategy"
+            )
+        stream = state.get("data_stream")
+        if stream is not None and stream != self._data_stream():
+            raise ValueError(
+                f"{path}: written by a run whose data stream was {stream}, but this run's is "
+                f"{self._data_stream()}; resume with the same data.batch, optim.accumulation and number of "
+                "processes (the sampler would otherwise draw different batches than the interrupted run)"
             )
         try:
             if self.sharded:
