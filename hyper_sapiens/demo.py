@@ -13,7 +13,6 @@ phase (a smoke test of the whole chain).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -98,6 +97,7 @@ def run_demo(
     from_scratch: bool = False,
 ) -> dict[str, Any]:
     """Run every phase; returns the summary written to ``out/metrics.json``."""
+    from . import json_safe
     from .config import load_config, save_config
     from .devices import pick_device
     from .engine.trainer import Trainer
@@ -180,7 +180,7 @@ def run_demo(
         "quick": quick,
         "seed": seed,
     }
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
+    (out / "metrics.json").write_text(json_safe.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
     (out / "report.md").write_text(_report(summary, metrics), encoding="utf-8")
     _print_table(summary)
     return summary

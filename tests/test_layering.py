@@ -2,8 +2,8 @@
 
 data / models / keypoints / losses / prior / synth (lower) → evaluation → engine → the CLI verbs. A module
 may import its own layer or a lower one, never a higher one; the top-level utilities (``config.py``,
-``config_schema.py``, ``config_sections.py``, ``devices.py``, ``io_atomic.py``) sit outside the layers and
-import no higher layer either. Every ``import`` statement counts, at module level or inside a function,
+``config_schema.py``, ``config_sections.py``, ``devices.py``, ``io_atomic.py``, ``json_safe.py``) sit outside
+the layers and import no higher layer either. Every ``import`` statement counts, at module level or inside a function,
 absolute or relative.
 """
 
@@ -20,7 +20,7 @@ ROOT = Path(hyper_sapiens.__file__).resolve().parent
 LOWER = ("data", "models", "keypoints", "losses", "prior", "synth")
 VERB_MODULES = {"cli", "demo", "ablation", "pretrain"}
 # top-level utilities anyone may import (config's resolvers and validation reach models and data, lazily)
-LEAVES = {"config", "config_schema", "config_sections", "devices", "io_atomic"}
+LEAVES = {"config", "config_schema", "config_sections", "devices", "io_atomic", "json_safe"}
 
 
 def _module_name(path: Path) -> str:

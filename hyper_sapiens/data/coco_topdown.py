@@ -110,6 +110,7 @@ class CocoTopDownDataset(RecordDataset):
         if keep_domain not in (None, "syn", "real"):
             raise ValueError(f"keep_domain must be 'syn', 'real' or null, got {keep_domain!r}")
         super().__init__([], transform, name=f"coco:{Path(ann_file).name}")
+        self.negative_keypoints: list[str] = []  # labelled keypoints at x < 0 or y < 0: "annotation ID NAME (x, y, v)"
         self.ann_file = Path(ann_file)
         self.image_root = Path(image_root)
         if not self.image_root.is_dir():
@@ -154,6 +155,11 @@ class CocoTopDownDataset(RecordDataset):
             for ann in data.get("annotations", []):
                 self._add_annotation(ann, images, domain, labelled, use_dense, group)
         self._report_skipped(str(self.ann_file))
+        if self.negative_keypoints:
+            log.warning(
+                "%s: %d labelled keypoints at negative coordinates, kept as written (first: %s)",
+                self.ann_file, len(self.negative_keypoints), self.negative_keypoints[0],
+            )
 
     def _add_annotation(self, ann: dict, images: dict, domain: str, labelled: str, use_dense: bool, group: str) -> None:
         ann_id = ann.get("id", "?")
@@ -174,12 +180,14 @@ class CocoTopDownDataset(RecordDataset):
                 f"{self.ann_file}: annotation {ann_id} has {0 if kp is None else len(kp)} keypoint values, "
                 f"expected {3 * COCO17.num_keypoints} (17 COCO keypoints as x, y, v)"
             )
-        kp = np.asarray(kp, np.float32).reshape(-1, 3)
+        kp = self._checked_keypoints(kp, ann_id)
         is_labelled = int(ann.get("num_keypoints", int((kp[:, 2] > 0).sum()))) > 0 and kp[:, :2].max() > 0
         if (labelled == "labelled" and not is_labelled) or (labelled == "unlabelled" and is_labelled):
             return
         if "bbox" not in ann or len(ann["bbox"]) != 4:
             raise DataFileError(f"{self.ann_file}: annotation {ann_id} has no bbox [x, y, w, h]")
+        if not np.isfinite(np.asarray(ann["bbox"], dtype=np.float64)).all():
+            raise DataFileError(f"{self.ann_file}: annotation {ann_id} has a non-finite bbox {ann['bbox']}")
         box = _clip_box(*(float(v) for v in ann["bbox"]), int(image["width"]), int(image["height"]))
         if box[2] <= box[0] or box[3] <= box[1]:
             self.skipped["empty boxes"] += 1
@@ -187,6 +195,30 @@ class CocoTopDownDataset(RecordDataset):
         rec = self._record(image, box, kp if is_labelled else None, domain, use_dense, group)
         rec.instance_id = int(ann.get("id", len(self.records)))
         self.records.append(rec)
+
+    def _checked_keypoints(self, values: list, ann_id: Any) -> np.ndarray:
+        """``(17, 3)`` keypoints ``x, y, v`` of an annotation; a non-number, a non-finite value or a visibility
+        other than 0/1/2 is a :class:`DataFileError` naming the file, the annotation and the keypoint (a NaN
+        label would otherwise drop silently out of PCK). Labelled (v > 0) keypoints at negative coordinates
+        are kept as written, listed in ``negative_keypoints`` and counted in a warning after loading."""
+        try:
+            kp = np.asarray(values, np.float64).reshape(-1, 3)
+        except (TypeError, ValueError):
+            raise DataFileError(f"{self.ann_file}: annotation {ann_id}: keypoints must be numbers") from None
+        bad = np.flatnonzero(~np.isfinite(kp).all(1))
+        if bad.size:
+            x, y, v = kp[bad[0]]
+            raise DataFileError(
+                f"{self.ann_file}: annotation {ann_id} keypoint {COCO17.names[bad[0]]}: non-finite ({x}, {y}, {v})"
+            )
+        bad = np.flatnonzero(~np.isin(kp[:, 2], (0, 1, 2)))
+        if bad.size:
+            raise DataFileError(f"{self.ann_file}: annotation {ann_id} keypoint {COCO17.names[bad[0]]}: "
+                                f"visibility {kp[bad[0], 2]:g} (must be 0, 1 or 2)")
+        for j in np.flatnonzero((kp[:, 2] > 0) & ((kp[:, 0] < 0) | (kp[:, 1] < 0))):
+            x, y, v = kp[j]
+            self.negative_keypoints.append(f"annotation {ann_id} {COCO17.names[j]} ({x:g}, {y:g}, v={int(v)})")
+        return kp.astype(np.float32)
 
     def _record(
         self, image: dict, box: np.ndarray, kp: np.ndarray | None, domain: str, use_dense: bool, group: str

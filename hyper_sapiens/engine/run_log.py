@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import json_safe
 from ..io_atomic import atomic_write_bytes
 
 
@@ -54,7 +55,7 @@ class RunLog:
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.write(json_safe.dumps(record, sort_keys=True) + "\n")
         if self.writer is not None:
             for tag, value in scalars(record):
                 self.writer.add_scalar(tag, value, global_step=int(record["step"]))

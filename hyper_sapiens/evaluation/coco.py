@@ -59,6 +59,18 @@ def rescore(keypoint_scores: np.ndarray, bbox_scores: np.ndarray, score_thr: flo
     return np.asarray(bbox_scores, dtype=np.float64) * mean
 
 
+def finite_instances(
+    keypoints: np.ndarray, scores: np.ndarray, bbox_scores: np.ndarray, areas: np.ndarray
+) -> np.ndarray:
+    """``(N,)`` bool: instances whose keypoints ``(N, K, 2)``, scores ``(N, K)``, box score and area are all
+    finite. The others (a diverged model's NaN outputs) are left out of COCO results: pycocotools would
+    otherwise count a NaN OKS as a match."""
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    ok = np.isfinite(keypoints).reshape(len(keypoints), -1).all(1)
+    ok &= np.isfinite(np.asarray(scores, dtype=np.float64)).reshape(len(keypoints), -1).all(1)
+    return ok & np.isfinite(np.asarray(bbox_scores, dtype=np.float64)) & np.isfinite(np.asarray(areas, np.float64))
+
+
 def topdown_to_coco_results(
     image_ids: np.ndarray,
     keypoints: np.ndarray,
@@ -77,7 +89,8 @@ def topdown_to_coco_results(
     Args: ``image_ids (N,)``, ``keypoints (N, K, 2)`` image pixels, ``scores (N, K)``, ``bbox_scores (N,)``,
     ``areas (N,)`` (pixels², e.g. ``scale_w · scale_h``), ``instance_ids (N,)`` (annotation or detection ids;
     default: the input order). Within an image, instances are taken in ascending id order (stable) and only
-    the first of repeated ids is kept, as mmpose does before its OKS-NMS.
+    the first of repeated ids is kept, as mmpose does before its OKS-NMS. Instances with a non-finite value
+    are left out (:func:`finite_instances`; count them with it).
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
@@ -94,8 +107,11 @@ def topdown_to_coco_results(
     ids = np.arange(n) if instance_ids is None else np.asarray(instance_ids)
     if ids.shape != (n,):
         raise ValueError(f"instance_ids must be ({n},), got {ids.shape}")
+    finite = finite_instances(keypoints, scores, bbox_scores, areas)
     for img in dict.fromkeys(image_ids.tolist()):
-        idx = np.where(image_ids == img)[0]
+        idx = np.where((image_ids == img) & finite)[0]
+        if len(idx) == 0:
+            continue
         idx = idx[np.argsort(ids[idx], kind="stable")]
         idx = idx[np.r_[True, ids[idx][1:] != ids[idx][:-1]]]  # drop repeated ids, keep the first
         keep = (

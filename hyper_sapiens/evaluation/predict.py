@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import json_safe
 from ..data.base import RecordDataset
 from ..data.io import DataFileError
 from ..data.records import InstanceRecord
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     results = predictions_to_results(preds, dataset)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results), encoding="utf-8")
+    out.write_text(json_safe.dumps(results), encoding="utf-8")
     if args.vis:
         _draw(dataset, preds, Path(args.vis))
     print(f"wrote {len(results)} instances to {out}" + (f", drawings in {args.vis}" if args.vis else ""))

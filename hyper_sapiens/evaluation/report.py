@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,14 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from .. import json_safe
 from ..config import validate_stage_config
 from ..config_schema import plain_container
 from ..data.factory import build_eval_dataset, map_sizes_for, pipeline_config
 from ..data.loader import make_loader
 from ..data.pipeline import codec_from_pipeline
 from ..models import autocast_for
+from .coco import finite_instances
 from .inference import run_inference
 from .metrics import bbox_norm, evaluate_predictions
 from .plots import crop_grid, draw_skeleton, plot_pck_curves, save_rgb, side_by_side
@@ -106,6 +107,8 @@ def evaluate_checkpoint(
         bar.close()
     metrics = evaluate_predictions(preds, subset=cfg.eval.keypoints)
     metrics["coco"] = coco_metrics(dataset, preds)
+    finite = finite_instances(preds["keypoints"], preds["scores"], preds["bbox_score"], np.prod(preds["scale"], axis=1))
+    metrics["nonfinite_predictions"] = int((~finite).sum())  # left out of COCO AP, misses for PCK, null in EPE
     metrics["coco_ap"] = None if metrics["coco"] is None else float(metrics["coco"]["AP"])
     prior_path = cfg.eval.prior or cfg.loss.sds.prior
     metrics["prior_plausibility"] = plausibility(
@@ -113,7 +116,7 @@ def evaluate_checkpoint(
     )
     metrics["flip_test"] = flip
     metrics["dataset"] = plain_container(spec)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
+    (out / "metrics.json").write_text(json_safe.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
     curve = metrics["pck_curve"]
     plot_pck_curves({title: (curve["thresholds"], curve["pck"])}, out / "pck_curve.png")
     _write_grids(dataset, preds, out)
@@ -149,6 +152,11 @@ def render_report(metrics: dict[str, Any], title: str) -> str:
         f"- instances: {metrics['num_instances']} (keypoints scored: {metrics['num_keypoints']}), "
         f"flip test: {'on' if metrics['flip_test'] else 'off'}",
         f"- keypoints used ({len(metrics['keypoints_used'])}): {', '.join(metrics['keypoints_used'])}",
+        *(
+            [f"- **{metrics['nonfinite_predictions']} predictions hold non-finite values** (NaN/inf, e.g. a diverged "
+             "model): they count as misses for PCK and are left out of COCO AP"]
+            if metrics.get("nonfinite_predictions") else []
+        ),
         "",
         "| metric | value |",
         "|---|---|",
