@@ -134,6 +134,7 @@ def test_incompatible_init_checkpoint_fails_and_names_the_keys(tiny_dataset, tmp
 
 KILL_IN_SAVE = """
 import os, signal, sys
+import torch
 from omegaconf import OmegaConf
 import hyper_sapiens.io_atomic as ck
 from hyper_sapiens.engine.trainer import Trainer
@@ -149,6 +150,7 @@ def dying_write(path, data):
     real_write(path, data)
 ck._write_bytes = dying_write
 cfg = OmegaConf.load(sys.argv[1])
+torch.set_num_threads(int(sys.argv[2]))  # the test process's thread count: the same float reductions
 Trainer(cfg, progress=False).fit()
 """
 
@@ -170,7 +172,7 @@ def test_resume_after_kill_during_checkpoint_finds_a_valid_checkpoint(tiny_datas
     script = tmp_path / "die.py"
     script.write_text(KILL_IN_SAVE)
     proc = subprocess.run(
-        [sys.executable, str(script), str(cfg_file)],
+        [sys.executable, str(script), str(cfg_file), str(torch.get_num_threads())],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
