@@ -264,11 +264,11 @@ class Trainer:
                 f"{path}: written by a {written_by} run, but this run is {self.state_strategy} "
                 "(a single process counts as ddp); resume with the same run.strategy"
             )
-        stream = state.get("data_stream")
-        if stream is not None and stream != self._data_stream():
+        stream, ours = state.get("data_stream"), self._data_stream()
+        if stream is not None and stream != ours:
             raise ValueError(
                 f"{path}: written by a run whose data stream was {stream}, but this run's is "
-                f"{self._data_stream()}; resume with the same data.batch, optim.accumulation and number of "
+                f"{ours}; resume with the same data.batch, optim.accumulation and number of "
                 "processes (the sampler would otherwise draw different batches than the interrupted run)"
             )
         try:
