@@ -318,7 +318,9 @@ def test_torchscript_export_loads(tmp_path):
     with torch.no_grad():
         torch.jit.trace(TracedLike().eval(), torch.randn(1, 3, *INPUT_HW), check_trace=False).save(str(path))
     model = build_model(MODEL_CFG)
-    report = load_sapiens_checkpoint(model, path, part="pose")
+    with pytest.raises(UnsafeCheckpointError, match="torchscript.pt2: refused: a TorchScript archive"):
+        load_sapiens_checkpoint(model, path, part="pose")  # torch.jit.load runs code: only with trust_code
+    report = load_sapiens_checkpoint(model, path, part="pose", trust_code=True)
     assert report.source_format == "torchscript" and report.ok
     for key, value in sd.items():
         name = key.replace("head.", "pose_head.", 1) if key.startswith("head.") else key
@@ -340,7 +342,9 @@ def test_torch_export_archive_loads(tmp_path):
     path = tmp_path / "sapiens_tiny_coco_bfloat16.pt2"
     torch.export.save(torch.export.export(ExportLike().eval(), (torch.randn(1, 3, *INPUT_HW),)), str(path))
     model = build_model(MODEL_CFG)
-    report = load_sapiens_checkpoint(model, path, part="pose")
+    with pytest.raises(UnsafeCheckpointError, match="bfloat16.pt2: refused: a torch.export archive"):
+        load_sapiens_checkpoint(model, path, part="pose")  # torch.export.load unpickles with weights_only=False
+    report = load_sapiens_checkpoint(model, path, part="pose", trust_code=True)
     assert report.source_format == "torch_export" and report.ok
     for a, b in zip(model.state_dict().values(), source.state_dict().values()):
         assert torch.equal(a, b)

@@ -29,14 +29,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..data.io import DataFileError
-    from ..models import CheckpointMismatchError
+    from ..models import CheckpointMismatchError, UnsafeCheckpointError
     from .trainer import NonFiniteLossError, Trainer
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config, args.overrides)
         trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
-    except (FileNotFoundError, DataFileError, CheckpointMismatchError, ValueError) as err:
+    except (FileNotFoundError, DataFileError, CheckpointMismatchError, UnsafeCheckpointError, ValueError) as err:
         print(f"train: error: {err}", file=sys.stderr)
         return 2
     try:

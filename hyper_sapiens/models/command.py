@@ -1,8 +1,9 @@
 """``hyper-sapiens convert-checkpoint IN OUT.safetensors [--part ...]``.
 
-Reads a Sapiens checkpoint (mmengine ``.pth`` through the restricted unpickler, TorchScript ``.pt2``,
-torch.export ``.pt2`` or safetensors) and writes its tensors, with Sapiens key names, to a safetensors
-file that :func:`load_sapiens_checkpoint` and :func:`load_state_file` read without any unpickling.
+Reads a Sapiens checkpoint (mmengine ``.pth`` through the restricted unpickler, or safetensors; TorchScript
+and torch.export ``.pt2`` only with ``--trust``, since loading them runs code from the file) and writes its
+tensors, with Sapiens key names, to a safetensors file that :func:`load_sapiens_checkpoint` and
+:func:`load_state_file` read without any unpickling.
 """
 
 from __future__ import annotations
@@ -36,14 +37,19 @@ def select_part(state: dict[str, torch.Tensor], part: str) -> dict[str, torch.Te
     return picked
 
 
-def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, part: str = "auto", dtype: str = "keep") -> dict:
-    """Convert ``src`` to safetensors at ``dst``; returns a summary dict (tensors, arch, bytes, format)."""
+def convert_checkpoint(
+    src: str | os.PathLike, dst: str | os.PathLike, part: str = "auto", dtype: str = "keep", trust_code: bool = False
+) -> dict:
+    """Convert ``src`` to safetensors at ``dst``; returns a summary dict (tensors, arch, bytes, format).
+
+    ``trust_code``: also read TorchScript / torch.export archives, whose loaders run code from the file.
+    """
     from safetensors.torch import save_file
 
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise ValueError(f"output {dst} must end in .safetensors")
-    state, info = read_sapiens_state_dict(src)
+    state, info = read_sapiens_state_dict(src, trust_code=trust_code)
     state = select_part(state, part)
     cast = _DTYPES[dtype]
     tensors = {}
@@ -83,10 +89,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "convert-checkpoint",
         help="convert a Sapiens checkpoint (.pth / .pt2) to safetensors",
         description="Read a Sapiens checkpoint without executing code from it (mmengine .pth via a restricted "
-        "unpickler; TorchScript or torch.export .pt2) and write its tensors, with Sapiens key names, "
-        "to a safetensors file.",
+        "unpickler that checks globals and storage sizes) and write its tensors, with Sapiens key names, "
+        "to a safetensors file. TorchScript and torch.export .pt2 files run code when loaded: they are "
+        "refused unless --trust is given.",
     )
-    parser.add_argument("input", help="Sapiens checkpoint: .pth, *_torchscript.pt2, *.pt2 or .safetensors")
+    parser.add_argument(
+        "input", help="Sapiens checkpoint: .pth, .safetensors, or (with --trust) *_torchscript.pt2 / *.pt2"
+    )
     parser.add_argument("output", help="output .safetensors file")
     parser.add_argument(
         "--part",
@@ -96,13 +105,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "auto keeps every tensor",
     )
     parser.add_argument("--dtype", choices=tuple(_DTYPES), default="keep", help="cast floating tensors")
+    parser.add_argument(
+        "--trust",
+        "--trust-torchscript",
+        dest="trust",
+        action="store_true",
+        help="also read TorchScript (torch.jit.load runs code from the archive) and torch.export archives "
+        "(unpickled without restriction); only for files from a source you trust",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        summary = convert_checkpoint(args.input, args.output, part=args.part, dtype=args.dtype)
-    except (FileNotFoundError, ValueError, UnsafeCheckpointError) as exc:
+        summary = convert_checkpoint(args.input, args.output, part=args.part, dtype=args.dtype, trust_code=args.trust)
+    except (OSError, ValueError, UnsafeCheckpointError) as exc:
         print(f"convert-checkpoint: error: {exc}", file=sys.stderr)
         return 1
     print(

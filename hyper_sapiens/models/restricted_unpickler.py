@@ -14,7 +14,12 @@ pytorch/pytorch ``torch/serialization.py``) with an unpickler that:
 - maps every other class to an inert :class:`PickledObject` placeholder that records its pickled
   arguments and state and never runs any code of the original class;
 - refuses outright (:class:`UnsafeCheckpointError`) globals that could run code: ``os``/``posix``/
-  ``subprocess``, ``builtins.eval``/``exec``/``getattr``/``__import__``, ``torch.load`` and friends, etc.
+  ``subprocess``, ``builtins.eval``/``exec``/``getattr``/``__import__``, ``torch.load`` and friends, etc.;
+- checks every storage record before mapping or decompressing it: its size must equal the byte size the
+  pickle declares for it (``numel`` × element size of the persistent id), a missing record is an error,
+  a deflated record may not claim more than deflate can produce from its compressed bytes and is never
+  inflated past the declared size, and ``data.pkl`` is capped; a tensor view may not have more elements
+  than its storage.
 
 What the tensors mean (Sapiens key names) is :mod:`hyper_sapiens.models.sapiens_format`'s business.
 """
@@ -23,11 +28,13 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import mmap
 import os
 import pickle
 import struct
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +141,11 @@ def _rebuild_tensor(storage: torch.Tensor, offset: int, size: Sequence[int], str
         raise UnsafeCheckpointError("tensor record without a storage")
     if len(size) == 0 and storage.numel() == 0:
         raise UnsafeCheckpointError("scalar tensor with an empty storage")
+    if math.prod(int(n) for n in size) > max(storage.numel(), 1):
+        # a view with more elements than its storage (zero strides) would be materialised at full size later
+        raise UnsafeCheckpointError(
+            f"tensor of shape {list(size)} has more elements than its storage ({storage.numel()})"
+        )
     return torch.as_strided(storage, tuple(size), tuple(stride), int(offset))
 
 
@@ -217,11 +229,61 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise UnsafeCheckpointError(f"{self._source}: unsupported persistent id {pid!r}")
         _, storage_type, key, _location, numel = pid
-        return self._storages.get(str(key), storage_type.dtype, int(numel))
+        if not isinstance(numel, int) or isinstance(numel, bool):
+            raise UnsafeCheckpointError(f"{self._source}: storage {key!r} declares a non-integer size {numel!r}")
+        return self._storages.get(str(key), storage_type.dtype, numel)
+
+
+# ``torch.save`` writes every record uncompressed (ZIP_STORED). A deflated record is accepted only when its
+# uncompressed size is exactly what the pickle declares and deflate could produce it from its compressed
+# bytes (deflate expands at most ~1032:1); other compression methods are refused.
+_MAX_DEFLATE_RATIO = 1100
+# data.pkl holds the object tree, not the tensor data: real checkpoints have a few MB at most.
+_MAX_PICKLE_BYTES = 256 << 20
+
+
+def _check_record_sizes(path: Path, info: zipfile.ZipInfo, expected: int, what: str) -> None:
+    """Refuse a record whose sizes disagree with ``expected`` bytes or could not come from its compressed data."""
+    name = info.filename
+    if info.file_size != expected:
+        raise UnsafeCheckpointError(f"{path}: record {name} holds {info.file_size} bytes, but {what}")
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            raise UnsafeCheckpointError(
+                f"{path}: stored record {name} has {info.compress_size} bytes on disk and claims {info.file_size}"
+            )
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024:
+            raise UnsafeCheckpointError(
+                f"{path}: compressed record {name} claims {info.file_size} bytes from {info.compress_size} "
+                "compressed bytes, more than deflate can produce (a decompression bomb or a corrupt file)"
+            )
+    else:
+        raise UnsafeCheckpointError(
+            f"{path}: record {name} uses zip compression method {info.compress_type}; torch.save writes "
+            "uncompressed records (deflated ones are accepted, no other method)"
+        )
+
+
+def _read_bounded(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: int) -> bytes:
+    """Exactly ``nbytes`` bytes of a record, decompressing no more than that (CRC checked at the end)."""
+    try:
+        with archive.open(info) as fh:
+            data = fh.read(nbytes)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise UnsafeCheckpointError(f"{path}: record {info.filename} is corrupt ({exc})") from exc
+    if len(data) != nbytes:
+        raise UnsafeCheckpointError(f"{path}: record {info.filename} ends after {len(data)} of {nbytes} bytes")
+    return data
 
 
 class _StorageReader:
-    """Storage records of a torch zip archive, memory-mapped copy-on-write (never modifies the file)."""
+    """Storage records of a torch zip archive, memory-mapped copy-on-write (never modifies the file).
+
+    Before a record is mapped or decompressed, its size is checked against the byte size the pickle
+    declares for that storage (``numel`` × element size from the persistent id): a missing record, or
+    one larger or smaller than declared, is refused (:func:`_check_record_sizes`).
+    """
 
     def __init__(self, path: Path, archive: zipfile.ZipFile, prefix: str) -> None:
         self._path = path
@@ -233,32 +295,44 @@ class _StorageReader:
 
     def _data_offset(self, info: zipfile.ZipInfo) -> int:
         header = self._map[info.header_offset : info.header_offset + 30]
+        if len(header) != 30:
+            raise UnsafeCheckpointError(f"{self._path}: corrupt zip entry {info.filename}")
         signature, *_, name_len, extra_len = struct.unpack("<IHHHHHIIIHH", header)
         if signature != 0x04034B50:
             raise UnsafeCheckpointError(f"{self._path}: corrupt zip entry {info.filename}")
-        return info.header_offset + 30 + name_len + extra_len
+        offset = info.header_offset + 30 + name_len + extra_len
+        if offset + info.file_size > len(self._map):
+            raise UnsafeCheckpointError(f"{self._path}: record {info.filename} runs past the end of the file")
+        return offset
 
-    def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.Tensor:
-        if key in self._cache:
-            return self._cache[key].view(dtype) if self._cache[key].dtype != dtype else self._cache[key]
+    def _record(self, key: str) -> zipfile.ZipInfo:
         name = f"{self._prefix}data/{key}"
         try:
-            info = self._archive.getinfo(name)
+            return self._archive.getinfo(name)
         except KeyError:
             raise UnsafeCheckpointError(f"{self._path}: storage record {name} is missing") from None
+
+    def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.Tensor:
+        """The storage ``key`` as a 1-D tensor of ``numel`` elements of ``dtype``, after the size checks."""
         itemsize = torch.empty((), dtype=dtype).element_size()
-        nbytes = info.file_size
-        if numel * itemsize > nbytes and dtype != torch.uint8:
-            raise UnsafeCheckpointError(
-                f"{self._path}: storage {key} holds {nbytes} bytes, expected {numel * itemsize}"
-            )
-        if nbytes == 0:
+        if numel < 0:
+            raise UnsafeCheckpointError(f"{self._path}: storage {key} declares {numel} elements")
+        declared = numel * itemsize
+        info = self._record(key)
+        _check_record_sizes(
+            self._path, info, declared, f"the pickle declares {numel} × {str(dtype).removeprefix('torch.')} "
+            f"= {declared} bytes for storage {key}"
+        )
+        if key in self._cache:
+            cached = self._cache[key]
+            return cached.view(dtype) if cached.dtype != dtype else cached
+        if declared == 0:
             tensor = torch.empty(0, dtype=dtype)
         elif info.compress_type == zipfile.ZIP_STORED:
-            tensor = torch.frombuffer(self._map, dtype=torch.uint8, count=nbytes, offset=self._data_offset(info))
+            tensor = torch.frombuffer(self._map, dtype=torch.uint8, count=declared, offset=self._data_offset(info))
             tensor = tensor.view(dtype) if dtype != torch.uint8 else tensor
         else:
-            raw = bytearray(self._archive.read(name))
+            raw = bytearray(_read_bounded(self._path, self._archive, info, declared))
             tensor = torch.frombuffer(raw, dtype=torch.uint8)
             tensor = tensor.view(dtype) if dtype != torch.uint8 else tensor
         self._cache[key] = tensor
@@ -272,13 +346,26 @@ def _zip_prefix(archive: zipfile.ZipFile, record: str) -> str | None:
     return None
 
 
+def _read_pickle_record(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The ``data.pkl`` record, refused when larger than :data:`_MAX_PICKLE_BYTES` or inflated past deflate's ratio."""
+    if info.file_size > _MAX_PICKLE_BYTES:
+        raise UnsafeCheckpointError(
+            f"{path}: {info.filename} claims {info.file_size} bytes; a checkpoint's pickle is at most "
+            f"{_MAX_PICKLE_BYTES >> 20} MiB (the tensors live in the data/ records)"
+        )
+    _check_record_sizes(path, info, info.file_size, "")
+    return _read_bounded(path, archive, info, info.file_size)
+
+
 def read_torch_checkpoint(path: str | os.PathLike) -> Any:
     """Read a ``torch.save`` zip file without running any code from it.
 
     Returns the unpickled object: tensors (CPU, backed by a private memory map of the file), dicts,
     lists, tuples, numbers and strings as themselves; objects of other classes as :class:`PickledObject`
     placeholders. Raises :class:`UnsafeCheckpointError` (naming the file) for globals that could run
-    code, and for the pre-1.6 legacy torch format.
+    code, for storage records whose size differs from the size the pickle declares (checked before any
+    record is mapped or decompressed), for compressed records that would inflate past what they can hold,
+    and for the pre-1.6 legacy torch format.
     """
     path = Path(path)
     if not path.is_file():
@@ -288,18 +375,31 @@ def read_torch_checkpoint(path: str | os.PathLike) -> Any:
             f"{path}: not a torch zip archive (legacy pre-1.6 torch files and raw pickles are not read); "
             "re-save it with a recent torch, or convert it where you trust it"
         )
-    with zipfile.ZipFile(path) as archive:
-        prefix = _zip_prefix(archive, "data.pkl")
-        if prefix is None:
-            raise UnsafeCheckpointError(f"{path}: zip archive without a data.pkl record (not a torch.save file)")
-        byteorder_name = prefix + "byteorder"
-        if byteorder_name in archive.namelist() and archive.read(byteorder_name).strip() != b"little":
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _read_archive(path, archive)
+    except zipfile.BadZipFile as exc:
+        raise UnsafeCheckpointError(f"{path}: corrupt zip archive ({exc})") from exc
+
+
+def _read_archive(path: Path, archive: zipfile.ZipFile) -> Any:
+    """Check the records of an open torch archive and unpickle its ``data.pkl`` with the restricted unpickler."""
+    prefix = _zip_prefix(archive, "data.pkl")
+    if prefix is None:
+        raise UnsafeCheckpointError(f"{path}: zip archive without a data.pkl record (not a torch.save file)")
+    byteorder_name = prefix + "byteorder"
+    if byteorder_name in archive.namelist():
+        info = archive.getinfo(byteorder_name)
+        if info.file_size > 16:
+            raise UnsafeCheckpointError(f"{path}: {byteorder_name} claims {info.file_size} bytes")
+        _check_record_sizes(path, info, info.file_size, "")
+        if _read_bounded(path, archive, info, info.file_size).strip() != b"little":
             raise UnsafeCheckpointError(f"{path}: big-endian checkpoints are not supported")
-        storages = _StorageReader(path, archive, prefix)
-        data = archive.read(prefix + "data.pkl")
-        try:
-            return _RestrictedUnpickler(io.BytesIO(data), storages, str(path)).load()
-        except UnsafeCheckpointError:
-            raise
-        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-            raise UnsafeCheckpointError(f"{path}: cannot unpickle checkpoint safely: {exc}") from exc
+    storages = _StorageReader(path, archive, prefix)
+    data = _read_pickle_record(path, archive, archive.getinfo(prefix + "data.pkl"))
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data), storages, str(path)).load()
+    except UnsafeCheckpointError:
+        raise
+    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise UnsafeCheckpointError(f"{path}: cannot unpickle checkpoint safely: {exc}") from exc

@@ -13,10 +13,12 @@ models are mmseg encoder-decoders whose head is ``decode_head.*``
 (``[1, Gh·Gw, C]``) bicubically whenever the file's token grid differs from the model's.
 
 Accepted files (:func:`read_sapiens_state_dict`, told apart by their contents): mmengine ``.pth`` (read by
-:func:`~hyper_sapiens.models.restricted_unpickler.read_torch_checkpoint`, no code runs), a TorchScript
-export (``*_torchscript.pt2``, via ``torch.jit.load``), a ``torch.export`` archive (``*_bfloat16.pt2``, via
-``torch.export.load``; best effort) and a ``.safetensors`` file with Sapiens key names (what
-``hyper-sapiens convert-checkpoint`` writes).
+:func:`~hyper_sapiens.models.restricted_unpickler.read_torch_checkpoint`, no code runs), a ``.safetensors``
+file with Sapiens key names (what ``hyper-sapiens convert-checkpoint`` writes) and, only with
+``trust_code=True`` (``convert-checkpoint --trust``), a TorchScript export (``*_torchscript.pt2``, via
+``torch.jit.load``, which runs TorchScript code from the archive) or a ``torch.export`` archive
+(``*_bfloat16.pt2``, via ``torch.export.load``, which unpickles with ``weights_only=False``; best effort).
+Without it those two are refused with :class:`UnsafeCheckpointError` whatever the file is named.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ __all__ = [
     "part_prefixes",
     "is_pretrain_state",
     "file_kind",
+    "CODE_FORMATS",
+    "refuse_untrusted_code",
     "unwrap_model",
     "copy_tensors_into",
 ]
@@ -74,18 +78,25 @@ def is_pretrain_state(state: Mapping[str, Any]) -> bool:
     return not any(k.startswith(_KNOWN_PREFIXES) for k in state)
 
 
+# Formats whose loaders run code from the file (TorchScript) or unpickle without restriction (torch.export).
+CODE_FORMATS = ("torchscript", "torch_export")
+
+
 def file_kind(path: Path) -> str:
     """What ``path`` holds, from its bytes: ``safetensors`` (8-byte header length, then a JSON header; see
-    huggingface/safetensors ``README.md``), ``torchscript``, ``torch_export``, ``torch_pickle`` (a ``torch.save``
-    zip archive) or ``unknown``."""
+    huggingface/safetensors ``README.md``), ``torchscript`` (a zip with ``constants.pkl`` or ``code/``),
+    ``torch_export``, ``torch_pickle`` (a ``torch.save`` zip archive) or ``unknown``."""
     with open(path, "rb") as fh:
         head = fh.read(16)
     if len(head) >= 9 and head[8:9] == b"{" and not zipfile.is_zipfile(path):
         return "safetensors"
     if not zipfile.is_zipfile(path):
         return "unknown"
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        return "unknown"
     if any(n.endswith("/constants.pkl") for n in names) or any("/code/" in n for n in names):
         return "torchscript"
     if any(n.endswith("serialized_exported_program.json") for n in names) or any(
@@ -107,8 +118,29 @@ def _tensor_items(obj: Mapping[str, Any], source: str) -> dict[str, torch.Tensor
     return out
 
 
-def read_sapiens_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def refuse_untrusted_code(path: Path, kind: str) -> None:
+    """Raise :class:`UnsafeCheckpointError` for a TorchScript or torch.export file, naming it and saying why."""
+    why = {
+        "torchscript": "a TorchScript archive (it holds constants.pkl or code/); torch.jit.load runs the "
+        "TorchScript code stored in it",
+        "torch_export": "a torch.export archive; torch.export.load unpickles parts of it with weights_only=False, "
+        "which can run any code",
+    }[kind]
+    raise UnsafeCheckpointError(
+        f"{path}: refused: {why}. Only load such a file if you trust where it came from: convert it once with "
+        f"`hyper-sapiens convert-checkpoint --trust {path} {path.with_suffix('.safetensors')}` and use the "
+        ".safetensors file (or pass trust_code=True in Python)"
+    )
+
+
+def read_sapiens_state_dict(
+    path: str | os.PathLike, trust_code: bool = False
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors of a Sapiens checkpoint in any supported format, with ``module.`` stripped.
+
+    ``trust_code``: also read TorchScript (``torch.jit.load`` runs code from the file) and torch.export
+    (``torch.export.load`` unpickles without restriction) archives; without it they are refused with
+    :class:`UnsafeCheckpointError`. ``.pth`` files always go through the restricted unpickler.
 
     Returns ``(state_dict, info)`` where ``info`` has ``format`` (``torch_pickle``, ``torchscript``,
     ``torch_export``, ``safetensors``) and, for mmengine files, ``meta`` (the placeholder-laden meta dict).
@@ -117,6 +149,8 @@ def read_sapiens_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Te
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     kind = file_kind(path)
+    if kind in CODE_FORMATS and not trust_code:
+        refuse_untrusted_code(path, kind)
     info: dict[str, Any] = {"format": kind, "path": str(path)}
     if kind == "torch_pickle":
         obj = read_torch_checkpoint(path)
@@ -132,15 +166,20 @@ def read_sapiens_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Te
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as fh:
-            info["metadata"] = fh.metadata() or {}
-        state = load_file(str(path))
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                info["metadata"] = fh.metadata() or {}
+            state = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+            raise UnsafeCheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
     elif kind == "torchscript":
-        # TorchScript archives hold TorchScript code and tensors, no Python pickles; only load trusted files.
-        module = torch.jit.load(str(path), map_location="cpu")
+        try:  # runs TorchScript code from the archive: only reached with trust_code=True
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
+            raise UnsafeCheckpointError(f"{path}: torch.jit.load failed ({str(exc).strip()[:500]})") from exc
         state = {k: v.detach() for k, v in module.state_dict().items()}
     elif kind == "torch_export":
-        try:
+        try:  # unpickles with weights_only=False: only reached with trust_code=True
             program = torch.export.load(str(path))
         except Exception as exc:  # noqa: BLE001 - re-raised with the file name
             raise UnsafeCheckpointError(
@@ -282,6 +321,7 @@ def load_sapiens_checkpoint(
     load_backbone: bool = True,
     src_grid: tuple[int, int] | None = None,
     state_dict: Mapping[str, torch.Tensor] | None = None,
+    trust_code: bool = False,
 ) -> LoadReport:
     """Load a Sapiens checkpoint into ``model`` (a :class:`HyperPoseModel` or a :class:`SapiensViT`).
 
@@ -297,6 +337,8 @@ def load_sapiens_checkpoint(
         src_grid: token grid ``(Gh, Gw)`` of the file's position table when it cannot be inferred
             (inferred: the model's, square, or 4:3 as Sapiens' 64×48).
         state_dict: use these tensors instead of reading ``path`` (``path`` then only names the source).
+        trust_code: also read TorchScript / torch.export files (see :func:`read_sapiens_state_dict`);
+            refused by default.
 
     Returns a :class:`LoadReport`. Position tables are bicubically resized to the model grid.
     """
@@ -311,7 +353,7 @@ def load_sapiens_checkpoint(
     else:
         raise TypeError(f"load_sapiens_checkpoint needs a HyperPoseModel or SapiensViT, got {type(model).__name__}")
     if state_dict is None:
-        state, info = read_sapiens_state_dict(path)
+        state, info = read_sapiens_state_dict(path, trust_code=trust_code)
     else:
         state, info = dict(state_dict), {"format": "state_dict"}
     report = LoadReport(path=str(path), part=part, source_format=str(info.get("format")))
