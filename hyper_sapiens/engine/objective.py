@@ -30,6 +30,7 @@ What the depth head's output means is ``model.depth_output`` (:data:`DEPTH_OUTPU
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,9 +64,10 @@ def resolve_depth_output(
     ``relative`` when a Sapiens depth checkpoint is loaded; else ``log_depth``."""
     value = model_cfg.get("depth_output") if model_cfg else None
     if value is None and init_from:
-        from ..models import read_weights_metadata
+        from ..models import file_kind, read_weights_metadata
 
-        value = (read_weights_metadata(init_from).get("config") or {}).get("depth_output")
+        if file_kind(Path(init_from)) == "safetensors":  # torch files carry no config; load_weights vets them
+            value = (read_weights_metadata(init_from).get("config") or {}).get("depth_output")
     if value is None:
         return "relative" if (sapiens_checkpoints or {}).get("depth") else "log_depth"
     if value not in DEPTH_OUTPUTS:

@@ -13,6 +13,7 @@ from .restricted_unpickler import PickledObject, UnsafeCheckpointError, read_tor
 from .sapiens_format import (
     CheckpointMismatchError,
     LoadReport,
+    file_kind,
     infer_sapiens_arch,
     load_sapiens_checkpoint,
     load_sapiens_parts,
@@ -52,6 +53,7 @@ __all__ = [
     "build_model",
     "check_model_config",
     "convert_sync_batchnorm",
+    "file_kind",
     "get_arch",
     "head_flops",
     "infer_sapiens_arch",

@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["UnsafeCheckpointError", "PickledObject", "read_torch_checkpoint"]
+__all__ = ["UnsafeCheckpointError", "PickledObject", "read_torch_checkpoint", "check_uncompressed_zip"]
 
 
 class UnsafeCheckpointError(RuntimeError):
@@ -265,6 +265,28 @@ def _check_record_sizes(path: Path, info: zipfile.ZipInfo, expected: int, what: 
         )
 
 
+def check_uncompressed_zip(path: str | os.PathLike) -> None:
+    """Refuse a zip whose records are not all stored uncompressed, as ``torch.save`` writes them.
+
+    For files handed to ``torch.load(weights_only=True)``, which inflates a compressed record in full before
+    comparing its size with the size the pickle declares: a 400 KB file could take 400 MB of memory. With
+    stored records nothing is read beyond the file's own bytes.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise UnsafeCheckpointError(f"{path}: corrupt zip archive ({exc})") from exc
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            raise UnsafeCheckpointError(
+                f"{path}: record {info.filename} is compressed ({info.compress_size} bytes claiming "
+                f"{info.file_size}); torch.save writes uncompressed records, and a compressed one is not "
+                "inflated (possible decompression bomb)"
+            )
+
+
 def _read_bounded(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: int) -> bytes:
     """Exactly ``nbytes`` bytes of a record, decompressing no more than that (CRC checked at the end)."""
     try:
@@ -399,7 +421,9 @@ def _read_archive(path: Path, archive: zipfile.ZipFile) -> Any:
     data = _read_pickle_record(path, archive, archive.getinfo(prefix + "data.pkl"))
     try:
         return _RestrictedUnpickler(io.BytesIO(data), storages, str(path)).load()
-    except UnsafeCheckpointError:
-        raise
+    except UnsafeCheckpointError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise UnsafeCheckpointError(f"{path}: {exc}") from exc  # from a tensor rebuild: name the file
     except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         raise UnsafeCheckpointError(f"{path}: cannot unpickle checkpoint safely: {exc}") from exc

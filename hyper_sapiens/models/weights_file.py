@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,16 @@ import torch
 from torch import nn
 
 from ..io_atomic import atomic_write
-from .restricted_unpickler import UnsafeCheckpointError
-from .sapiens_format import CheckpointMismatchError, LoadReport, copy_tensors_into, file_kind, unwrap_model
+from .restricted_unpickler import UnsafeCheckpointError, check_uncompressed_zip
+from .sapiens_format import (
+    CODE_FORMATS,
+    CheckpointMismatchError,
+    LoadReport,
+    copy_tensors_into,
+    file_kind,
+    refuse_untrusted_code,
+    unwrap_model,
+)
 from .vit import SapiensViT
 
 __all__ = ["WEIGHTS_FORMAT", "save_weights", "read_weights_metadata", "load_weights", "load_model", "load_state_file"]
@@ -113,23 +122,28 @@ def load_state_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
     A torch file whose ``state_dict`` key holds the tensors is unwrapped. Files that would need code
     to unpickle (e.g. original Sapiens/mmengine ``.pth``) are refused with :class:`UnsafeCheckpointError`
-    pointing to ``hyper-sapiens convert-checkpoint``.
+    pointing to ``hyper-sapiens convert-checkpoint``; so are TorchScript / torch.export archives and zip
+    files with compressed records (never inflated).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    if file_kind(path) == "safetensors":
+    kind = file_kind(path)
+    if kind == "safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path))
+    if kind in CODE_FORMATS:
+        refuse_untrusted_code(path, kind)
+    if zipfile.is_zipfile(path):
+        check_uncompressed_zip(path)  # torch.load would inflate a compressed record in full
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, ValueError, EOFError) as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else type(exc).__name__)
+        reason = _torch_load_reason(exc)
         raise UnsafeCheckpointError(
-            f"{path}: cannot be loaded with weights_only=True, it needs unpickling of Python objects "
-            f"({reason[:300]}). If it is a Sapiens checkpoint, convert it first: "
+            f"{path}: torch.load(weights_only=True) refused it ({reason[:300]}). If it is a Sapiens checkpoint "
+            f"(it holds Python objects), convert it first: "
             f"hyper-sapiens convert-checkpoint {path} {path.with_suffix('.safetensors')}"
         ) from exc
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
@@ -137,3 +151,12 @@ def load_state_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{path}: expected a mapping of tensor names to tensors")
     return {str(k): v for k, v in obj.items()}
+
+
+def _torch_load_reason(exc: BaseException) -> str:
+    """The informative line of a ``torch.load`` error: the refused global when named, not torch's preamble
+    (which suggests ``weights_only=False``) or its pointer to the docs."""
+    boilerplate = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.strip().startswith(boilerplate)]
+    named = [ln for ln in lines if "global" in ln.lower()]
+    return (named or lines or [type(exc).__name__])[0]
