@@ -319,14 +319,23 @@ def test_data_pkl_claiming_more_than_the_cap_is_refused(tmp_path):
         read_torch_checkpoint(path)
 
 
-def test_a_view_with_more_elements_than_its_storage_is_refused(tmp_path):
-    """Zero strides over a 4-element storage declaring 10^12 elements: conversion would materialise them."""
+@pytest.mark.parametrize(
+    ("offset", "shape", "stride", "message"),
+    [
+        (0, (10**6, 10**6), (0, 0), r"shape \[1000000, 1000000\] has more elements than its storage \(4\)"),
+        (3, (2,), (1,), "out of bounds for storage of size 16"),
+    ],
+    ids=["zero-strides", "past-the-end"],
+)
+def test_a_view_beyond_its_storage_is_refused(tmp_path, offset, shape, stride, message):
+    """Zero strides over a 4-element storage (conversion would materialise 10^12 elements), or an offset
+    past its end."""
     pid = op_tuple(op_str("storage"), op_global("torch", "FloatStorage"), op_str("0"), op_str("cpu"), op_int(4))
-    view = op_call(op_global("torch._utils", "_rebuild_tensor_v2"), pid + b"Q", op_int(0),
-                   op_tuple(op_int(10**6), op_int(10**6)), op_tuple(op_int(0), op_int(0)), b"\x89",
+    view = op_call(op_global("torch._utils", "_rebuild_tensor_v2"), pid + b"Q", op_int(offset),
+                   op_tuple(*map(op_int, shape)), op_tuple(*map(op_int, stride)), b"\x89",
                    op_call(op_global("collections", "OrderedDict")))  # fmt: skip
     path = write_archive(tmp_path / "view.pth", program(op_dict({"state_dict": op_dict({"w": view})})))
-    with pytest.raises(UnsafeCheckpointError, match="view.pth.*more elements than its storage"):
+    with pytest.raises(UnsafeCheckpointError, match=f"view.pth: .*{message}"):
         read_torch_checkpoint(path)
 
 
