@@ -338,6 +338,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from .data.io import DataFileError
+    from .models.restricted_unpickler import UnsafeCheckpointError
 
     try:
         result = run_ablation(
@@ -351,7 +352,7 @@ def run(args: argparse.Namespace) -> int:
             overrides=tuple(args.set),
             from_scratch=args.from_scratch,
         )
-    except (FileNotFoundError, DataFileError, ValueError) as err:
+    except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError) as err:
         print(f"ablate: error: {err}", file=sys.stderr)
         return 2
     print(render_table(result["table"], result["budget_steps"], result["seeds"], result["overrides"],

@@ -289,6 +289,7 @@ def _print_table(summary: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .data.io import DataFileError
+    from .models.restricted_unpickler import UnsafeCheckpointError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -300,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             from_scratch=args.from_scratch,
         )
-    except (FileNotFoundError, DataFileError, ValueError) as err:
+    except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError) as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 2
     print(

@@ -221,13 +221,14 @@ def run_pretrain(out: Path, resume: bool = False, stop_after: int | None = None,
 
 def run(args: argparse.Namespace) -> int:
     from .data.io import DataFileError
+    from .models.restricted_unpickler import UnsafeCheckpointError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = run_pretrain(Path(args.out), resume=args.resume, stop_after=args.stop_after, seed=args.seed,
                               overrides=args.overrides, device=args.device, progress=not args.no_progress,
                               adult_preset=args.adult_preset, infant_preset=args.infant_preset)
-    except (FileNotFoundError, DataFileError, ValueError) as err:
+    except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError) as err:
         print(f"pretrain: error: {err}", file=sys.stderr)
         return 2
     if result["complete"]:

@@ -438,6 +438,21 @@ def test_load_state_file_refuses_compressed_records_without_inflating_them(tmp_p
     assert torch.equal(load_state_file(plain)["backbone.ln1.weight"], torch.ones(4))
 
 
+def test_resume_state_with_a_compressed_record_is_refused_without_inflating_it(tmp_path):
+    """``--resume`` reads ``last.ckpt`` with torch.load(weights_only=True) too: the same zip check runs first."""
+    from hyper_sapiens.engine.checkpointing import load_trainer_state
+
+    path = write_archive(tmp_path / "last.ckpt", state_dict_pickle(), records={"0": bytes(BOMB_BYTES)}, deflated=("0",))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="last.ckpt: record archive/data/0 is compressed"):
+            load_trainer_state(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
 def _train(tiny_dataset: Path, tmp_path: Path, capsys, **overrides: str) -> tuple[int, str]:
     cfg = tiny_stage_config(tiny_dataset, tmp_path / "run", **{"run.steps": 1})
     for key, value in overrides.items():

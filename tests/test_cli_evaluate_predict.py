@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from engine_helpers import tiny_stage_config
@@ -105,3 +106,23 @@ def test_evaluate_names_a_missing_checkpoint(trained, tmp_path, capsys):
     _, cfg_file = trained
     assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.safetensors"), "--config", str(cfg_file)]) == 2
     assert "nope.safetensors" in capsys.readouterr().err
+
+
+def test_evaluate_and_predict_name_a_torchscript_checkpoint_without_a_traceback(trained, tmp_path, capsys):
+    """A TorchScript archive runs code when loaded: refused as a named error (rc 2), never a traceback."""
+    import zipfile
+
+    _, cfg_file = trained
+    hostile = tmp_path / "model_torchscript.pt"
+    with zipfile.ZipFile(hostile, "w") as archive:
+        archive.writestr("model/constants.pkl", b"")
+        archive.writestr("model/code/__torch__.py", b"")
+        archive.writestr("model/data.pkl", b"")
+    assert main(["evaluate", "--checkpoint", str(hostile), "--config", str(cfg_file)]) == 2
+    assert "model_torchscript.pt" in capsys.readouterr().err
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.full((40, 30, 3), 100, np.uint8))
+    rc = main(["predict", "--checkpoint", str(hostile), "--images", str(images), "--out", str(tmp_path / "out.json")])
+    assert rc == 2
+    assert "model_torchscript.pt" in capsys.readouterr().err

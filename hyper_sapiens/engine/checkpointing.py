@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..io_atomic import atomic_write_bytes
+from ..models.restricted_unpickler import UnsafeCheckpointError, check_uncompressed_zip
 
 STATE_FORMAT = "hyper-sapiens/trainer-state-v1"
 
@@ -34,6 +35,10 @@ def load_trainer_state(path: str | os.PathLike, map_location: str | torch.device
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no trainer state to resume from: {path}")
+    try:
+        check_uncompressed_zip(path)  # torch.load would inflate a compressed record in full before any size check
+    except UnsafeCheckpointError as err:
+        raise ValueError(f"not a readable trainer state: {err}") from err
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises several error types here

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.io import DataFileError
     from ..devices import pick_device
     from ..models import load_model
+    from ..models.restricted_unpickler import UnsafeCheckpointError
     from .report import evaluate_checkpoint
 
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "eval"
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             title=f"evaluation of {Path(args.checkpoint).name}",
         )
-    except (FileNotFoundError, DataFileError, ValueError) as err:
+    except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError) as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2
     coco = "n/a" if metrics["coco_ap"] is None else f"{metrics['coco_ap']:.4f}"

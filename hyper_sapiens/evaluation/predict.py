@@ -15,6 +15,7 @@ from ..data.io import DataFileError
 from ..data.records import InstanceRecord
 from ..data.unlabeled_topdown import IMAGE_SUFFIXES, UnlabeledTopDownDataset
 from ..keypoints import COCO17
+from ..models.restricted_unpickler import UnsafeCheckpointError
 from .coco import rescore
 
 
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             preds = run_inference(
                 model, loader, codec, device, flip_test=not args.no_flip_test, amp=device.type == "cuda", progress=bar
             )
-    except (FileNotFoundError, DataFileError, ValueError) as err:
+    except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError) as err:
         print(f"predict: error: {err}", file=sys.stderr)
         return 2
     results = predictions_to_results(preds, dataset)
