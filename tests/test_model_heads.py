@@ -49,10 +49,50 @@ def test_sapiens_head_parameter_counts(index, arch):
     assert model.output_strides == {"pose": 4, "depth": 1, "normal": 2}
 
 
-def test_exact_head_counts_for_0_3b():
-    assert head_params(1024, (768, 768), (768, 768), 17) == 23_214_353
-    assert head_params(1024, (384,) * 4, (384, 384), 1) == 13_665_409
-    assert head_params(1024, (768,) * 3, (768,) * 3, 3) == 33_231_363
+def test_exact_head_counts_of_the_0_3b_model():
+    """The built model's heads, counted by torch, against the Sapiens head configs summed by hand.
+
+    pose:   1024·768·16 + 768·768·16 (two 4×4 deconvs, no bias) + 2·(768·768 + 768) (two 1×1 convs)
+            + 768·17 + 17 (final 1×1)                    = 12,582,912 + 9,437,184 + 1,181,184 + 13,073
+    depth:  1024·384·16 + 3·384·384·16 + 2·(384·384 + 384) + 384 + 1
+                                                         = 6,291,456 + 7,077,888 + 295,680 + 385
+    normal: 1024·768·16 + 2·768·768·16 + 3·(768·768 + 768) + 768·3 + 3
+                                                         = 12,582,912 + 18,874,368 + 1,771,776 + 2,307
+    """
+    with torch.device("meta"):
+        model = build_model(
+            {"arch": "sapiens_0.3b", "input_size": [768, 1024], "heads": {"pose": {}, "depth": {}, "normal": {}}}
+        )
+    counts = model.parameter_counts()
+    assert counts["pose_head"] == 23_214_353
+    assert counts["depth_head"] == 13_665_409
+    assert counts["normal_head"] == 33_231_363
+    assert counts["backbone"] == 306_244_608
+    assert counts["total"] == 306_244_608 + 23_214_353 + 13_665_409 + 33_231_363
+
+
+@pytest.mark.parametrize("head_cls", [PoseHeatmapHead, DepthHead, NormalHead])
+def test_conv_biases_before_instance_norm_cannot_change_the_output(head_cls):
+    """Every (de)conv of a head is followed by InstanceNorm (per-channel mean removed), so the
+    ``conv_layers`` biases are invisible in the output, and the last layer's bias is not: checks the
+    Conv → InstanceNorm → SiLU order of the Sapiens heads (a bias after the norm, or a norm after the
+    activation, would let it through). Why these biases have a zero gradient (docs/training.md)."""
+    torch.manual_seed(0)
+    head = head_cls(16, deconv_channels=(8, 8), conv_channels=(8, 8)).eval()
+    feats = torch.randn(2, 16, 3, 4)
+    with torch.no_grad():
+        for param in head.parameters():  # O(1) activations (the init's std 0.001 would leave them tiny)
+            param.copy_(0.3 * torch.randn_like(param))
+        ref = head(feats)
+        for name, param in head.named_parameters():
+            if name.startswith("conv_layers.") and name.endswith(".bias"):
+                param.add_(torch.randn_like(param))
+        torch.testing.assert_close(head(feats), ref, rtol=1e-4, atol=1e-4)
+        last = head.final_layer if head_cls is PoseHeatmapHead else head.conv_seg
+        last.bias.add_(1.0)
+        assert not torch.allclose(head(feats), ref, atol=1e-3)
+    biases = [n for n, _ in head.named_parameters() if n.startswith("conv_layers.") and n.endswith(".bias")]
+    assert biases == ["conv_layers.0.bias", "conv_layers.3.bias"]
 
 
 def test_head_key_names_match_sapiens():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -44,10 +45,58 @@ def test_sapiens_backbone_parameter_count_matches_config(arch):
     assert round(expected / 1e9, 3) == NOTES_BILLIONS[arch]
 
 
-def test_exact_integer_counts():
-    # Spelled out for the default size: 0.3b backbone at 1024x768.
-    assert sapiens_backbone_params(1024, 24) == 306_244_608
-    assert sapiens_backbone_params(1920, 48) == 2_131_943_040
+def _torch_encoder_layer(c: int, heads: int) -> nn.TransformerEncoderLayer:
+    """PyTorch's own pre-norm encoder layer with the Sapiens block's settings (no dropout, exact GELU)."""
+    return nn.TransformerEncoderLayer(
+        c, heads, 4 * c, dropout=0.0, activation="gelu", layer_norm_eps=1e-6, batch_first=True, norm_first=True
+    )
+
+
+@pytest.mark.parametrize("arch,total", [("sapiens_0.3b", 306_244_608), ("sapiens_2b", 2_131_943_040)])
+def test_backbone_is_patch_conv_plus_position_table_plus_torch_encoder_layers(arch, total):
+    """The backbone's parameters, counted from the model, against the same design put together from
+    PyTorch's modules (``nn.Conv2d`` patches, ``nn.TransformerEncoderLayer`` blocks, ``nn.LayerNorm``)."""
+    c, layers, heads = SAPIENS_TABLE[arch]
+    with torch.device("meta"):
+        model = SapiensViT(arch, img_size=(1024, 768))
+        block = sum(p.numel() for p in _torch_encoder_layer(c, heads).parameters())
+        patch = sum(p.numel() for p in nn.Conv2d(3, c, 16, stride=16).parameters())
+        final_norm = sum(p.numel() for p in nn.LayerNorm(c).parameters())
+    assert [sum(p.numel() for p in layer.parameters()) for layer in model.layers] == [block] * layers
+    assert sum(p.numel() for p in model.parameters()) == patch + 64 * 48 * c + layers * block + final_norm == total
+
+
+def test_block_forward_equals_torch_transformer_encoder_layer():
+    """A Sapiens block computes what ``nn.TransformerEncoderLayer(norm_first=True)`` computes with the same
+    weights: the fused q|k|v rows, the head split and the residuals are checked against PyTorch's own
+    attention (``nn.MultiheadAttention`` inside), not against this repository's arithmetic."""
+    torch.manual_seed(0)
+    c, heads = 48, 4
+    model = SapiensViT("tiny", img_size=(32, 32), embed_dims=c, num_layers=1, num_heads=heads).eval()
+    block = model.layers[0]
+    with torch.no_grad():  # non-trivial norms and biases, so a swapped or missing one shows
+        for param in block.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    ref = _torch_encoder_layer(c, heads).eval()
+    ref.load_state_dict(
+        {
+            "self_attn.in_proj_weight": block.attn.qkv.weight,
+            "self_attn.in_proj_bias": block.attn.qkv.bias,
+            "self_attn.out_proj.weight": block.attn.proj.weight,
+            "self_attn.out_proj.bias": block.attn.proj.bias,
+            "linear1.weight": block.ffn.layers[0][0].weight,
+            "linear1.bias": block.ffn.layers[0][0].bias,
+            "linear2.weight": block.ffn.layers[1].weight,
+            "linear2.bias": block.ffn.layers[1].bias,
+            "norm1.weight": block.ln1.weight,
+            "norm1.bias": block.ln1.bias,
+            "norm2.weight": block.ln2.weight,
+            "norm2.bias": block.ln2.bias,
+        }
+    )
+    x = torch.randn(2, 12, c)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), ref(x), rtol=1e-5, atol=1e-5)
 
 
 def test_state_dict_keys_are_sapiens_names():

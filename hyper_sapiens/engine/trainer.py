@@ -5,7 +5,8 @@ Per optimiser step: apply the unfreezing schedule, set the learning rate (warm-u
 last one), skip the step if any loss is not finite, clip gradients, step AdamW, update the EMA. Every
 micro-batch re-seeds torch's RNG from ``(seed, step, slot)`` (slot = micro · world_size + rank), and the
 mixed sampler is a pure function of the step too, so a resumed run repeats an uninterrupted one bit for
-bit, and two processes reproduce one process with accumulation 2.
+bit, and two processes reproduce one process with accumulation 2 (bitwise under DDP on the same
+machine and torch thread count; to the last bits of the clip factor under FSDP; docs/training.md).
 
 Files in ``run.dir``: ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object per logged step /
 evaluation), ``last.ckpt`` (trainer state, atomic), ``best.safetensors`` (weights with the best validation
