@@ -343,3 +343,17 @@ def test_train_with_skip_bad_skips_a_truncated_image_counted_in_metrics(tiny_run
     bad = [r["bad_samples"] for r in records if "bad_samples" in r]
     assert bad and bad[-1] >= 1 and json.loads(out.strip().splitlines()[-1])["bad_samples"] == bad[-1]
     assert f"train: skipped {bad[-1]} broken samples" in err
+
+
+def test_the_demo_report_shows_skipped_broken_samples():
+    from hyper_sapiens.demo import _report
+
+    stages = {"stage1": {"steps": 4, "time_s": 1.0, "pck@0.05": 0.2, "bad_samples": 0},
+              "stage3": {"steps": 2, "time_s": 1.0, "pck@0.05": 0.3, "bad_samples": 3}}
+    summary = {"from_scratch": False, "quick": True, "untrained_pck@0.05": 0.01, "pretrained_zero_shot_pck@0.05": None,
+               "stages": stages, "pck@0.05": 0.3, "pck_auc": 0.4, "epe": 5.0, "g_error": 0.01, "coco_ap": None,
+               "timings_s": {}, "total_time_s": 2.0}
+    report = _report(summary, {})
+    assert "- **stage3: 3 broken samples skipped** (`data.skip_bad`" in report and "stage1: 0" not in report
+    stages["stage3"]["bad_samples"] = 0
+    assert "broken samples" not in _report(summary, {})
