@@ -357,3 +357,14 @@ def test_the_demo_report_shows_skipped_broken_samples():
     assert "- **stage3: 3 broken samples skipped** (`data.skip_bad`" in report and "stage1: 0" not in report
     stages["stage3"]["bad_samples"] = 0
     assert "broken samples" not in _report(summary, {})
+
+
+def test_a_detection_that_is_not_numbers_is_an_error_naming_file_and_entry(tmp_path):
+    from hyper_sapiens.data.unlabeled_topdown import UnlabeledTopDownDataset
+
+    ann_file, images = _coco(tmp_path, [_person(7, 1, 20, 30)])
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 30, 40], "score": "high"}]))
+    transform = TopDownTransform(PipelineConfig(input_size=(48, 64), heatmap_size=(12, 16)), train=False)
+    with pytest.raises(DataFileError, match=rf"{dets}: detection #0 \(image_id 1\): bbox and score must be numbers"):
+        UnlabeledTopDownDataset(images, dets, transform, images_json=ann_file)

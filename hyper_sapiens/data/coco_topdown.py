@@ -79,7 +79,9 @@ def _check_detection_numbers(path: str | os.PathLike, index: int, det: dict[str,
         box = np.asarray(det["bbox"], np.float64)
         score = float(det.get("score", 1.0))
     except (TypeError, ValueError):
-        raise DataFileError(f"{where}: bbox and score must be numbers, got {det['bbox']!r}") from None
+        raise DataFileError(
+            f"{where}: bbox and score must be numbers, got bbox {det['bbox']!r}, score {det.get('score')!r}"
+        ) from None
     if not np.isfinite(box).all() or not np.isfinite(score):
         raise DataFileError(f"{where}: non-finite bbox {det['bbox']} or score {det.get('score')}")
     if box[2] < 0 or box[3] < 0:
