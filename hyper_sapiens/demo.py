@@ -172,6 +172,7 @@ def run_demo(
                 "steps": v["step"],
                 "time_s": round(v["time_s"], 1),
                 "pck@0.05": None if not v.get("last_eval") else v["last_eval"]["pck@0.05"],
+                "bad_samples": v["bad_samples"],
             }
             for k, v in stage_results.items()
         },
@@ -216,6 +217,13 @@ def _untrained_baseline(cfg: Any, out: Path, device: str, progress: bool) -> dic
     return evaluate_checkpoint(model, cfg, out, pick_device(device), progress=progress, title="untrained model")
 
 
+def _skipped_lines(stages: dict[str, Any]) -> list[str]:
+    """Report lines for the stages that skipped broken samples (``data.skip_bad``); none when nothing was skipped."""
+    lines = [f"- **{stage}: {entry['bad_samples']} broken samples skipped** (`data.skip_bad`, docs/errors.md)"
+             for stage, entry in stages.items() if entry.get("bad_samples")]
+    return lines + [""] if lines else []
+
+
 def _report(summary: dict[str, Any], metrics: dict[str, Any]) -> str:
     start = "random weights (`--from-scratch`)" if summary["from_scratch"] else (
         "the shipped pretrained weights (tiny ViT trained on synthetic adults, docs/pretrained.md)")
@@ -226,6 +234,7 @@ def _report(summary: dict[str, Any], metrics: dict[str, Any]) -> str:
         "diffusion prior, three-stage curriculum with the tiny Sapiens model at 256×192 starting from "
         f"{start}, evaluated on `test_real` (real-looking test infants never seen in training).",
         "",
+        *_skipped_lines(summary["stages"]),
         "| model | PCK@0.05 on test_real |",
         "|---|---|",
         f"| untrained (random weights) | {summary['untrained_pck@0.05']:.4f} |",

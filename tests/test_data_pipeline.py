@@ -206,38 +206,7 @@ def test_collate_and_loader_keep_masks(tiny_dataset):
 
 
 # ---------------------------------------------------------------------------------------- errors
-def _copy_coco_mini(tmp_path: Path) -> Path:
-    dst = tmp_path / "coco"
-    shutil.copytree(COCO_MINI, dst)
-    return dst
-
-
-@needs_coco_mini
-def test_corrupt_image_names_the_file(tmp_path):
-    root = _copy_coco_mini(tmp_path)
-    (root / "000000000785.jpg").write_bytes(b"not a jpeg at all")
-    ds = CocoTopDownDataset(root / "test_coco.json", root, TopDownTransform({}, train=False))
-    with pytest.raises(DataFileError, match="000000000785.jpg"):
-        ds[0]
-
-
-@needs_coco_mini
-def test_truncated_json_names_the_file(tmp_path):
-    root = _copy_coco_mini(tmp_path)
-    text = (root / "test_coco.json").read_text()
-    (root / "test_coco.json").write_text(text[: len(text) // 2])
-    with pytest.raises(DataFileError, match="malformed JSON in .*test_coco.json"):
-        CocoTopDownDataset(root / "test_coco.json", root, TopDownTransform({}, train=False))
-
-
-@needs_coco_mini
-def test_wrong_keypoint_count_names_file_and_annotation(tmp_path):
-    root = _copy_coco_mini(tmp_path)
-    data = json.loads((root / "test_coco.json").read_text())
-    data["annotations"][1]["keypoints"] = data["annotations"][1]["keypoints"][:-3]
-    (root / "test_coco.json").write_text(json.dumps(data))
-    with pytest.raises(DataFileError, match=r"test_coco.json: annotation 198196 has 48 keypoint values, expected 51"):
-        CocoTopDownDataset(root / "test_coco.json", root, TopDownTransform({}, train=False))
+# Corrupt or truncated images, truncated JSON and wrong keypoint counts: tests/test_bad_input.py (inputs built there).
 
 
 def test_missing_depth_file_is_reported(tiny_dataset, tmp_path):

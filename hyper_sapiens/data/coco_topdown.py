@@ -53,18 +53,44 @@ def image_domain(image: dict[str, Any], default: str, where: str = "") -> str:
     return default
 
 
-def _load_detections(path: str | os.PathLike, score_thr: float) -> dict[int, list[dict[str, Any]]]:
+def _load_detections(path: str | os.PathLike, score_thr: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+    """A COCO detection-results file → ``{image_id: [(entry index, detection), ...]}`` of the person boxes with
+    ``score >= score_thr``. A malformed entry, a non-finite box or score, or a box of negative width or height is
+    a :class:`DataFileError` naming the file and the entry (``detection #i``); zero-size boxes are left to the
+    caller to count as skipped."""
     data = read_json(path)
     if not isinstance(data, list):
         raise DataFileError(f"{path}: a COCO detection-results file must hold a JSON list, got {type(data).__name__}")
-    by_image: dict[int, list[dict[str, Any]]] = {}
+    by_image: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for i, det in enumerate(data):
         if not isinstance(det, dict) or "image_id" not in det or "bbox" not in det or len(det["bbox"]) != 4:
             raise DataFileError(f"{path}: detection #{i} needs image_id and bbox [x, y, w, h], got {det!r}")
+        _check_detection_numbers(path, i, det)
         if det.get("category_id", 1) != 1 or float(det.get("score", 1.0)) < score_thr:
             continue
-        by_image.setdefault(int(det["image_id"]), []).append(det)
+        by_image.setdefault(int(det["image_id"]), []).append((i, det))
     return by_image
+
+
+def _check_detection_numbers(path: str | os.PathLike, index: int, det: dict[str, Any]) -> None:
+    """Detection ``index`` of ``path``: a finite box of non-negative size and a finite score, else an error."""
+    where = detection_origin(path, index, det["image_id"])
+    try:
+        box = np.asarray(det["bbox"], np.float64)
+        score = float(det.get("score", 1.0))
+    except (TypeError, ValueError):
+        raise DataFileError(
+            f"{where}: bbox and score must be numbers, got bbox {det['bbox']!r}, score {det.get('score')!r}"
+        ) from None
+    if not np.isfinite(box).all() or not np.isfinite(score):
+        raise DataFileError(f"{where}: non-finite bbox {det['bbox']} or score {det.get('score')}")
+    if box[2] < 0 or box[3] < 0:
+        raise DataFileError(f"{where}: negative box size {box[2]:g} x {box[3]:g} (bbox is [x, y, w, h])")
+
+
+def detection_origin(path: str | os.PathLike, index: int, image_id: int) -> str:
+    """How error messages name a detection: ``FILE: detection #INDEX (image_id ID)``."""
+    return f"{path}: detection #{index} (image_id {image_id})"
 
 
 class CocoTopDownDataset(RecordDataset):
@@ -80,7 +106,9 @@ class CocoTopDownDataset(RecordDataset):
         labelled: ``"all"``, ``"labelled"`` (instances with keypoints) or ``"unlabelled"``
             (``num_keypoints: 0``, trained through depth/normal/SDS terms only).
         detections: optional COCO detection-results JSON; its boxes (score ≥ ``det_score_thr``) replace
-            the annotations, one unlabelled instance per box (top-down inference on detected people).
+            the annotations, one unlabelled instance per box (top-down inference on detected people). A non-finite
+            or negative-size box is an error naming the file and entry, a zero-size one is counted in ``skipped``,
+            one wholly outside its image an error when its sample is read.
         use_dense: read the depth/normal/mask files that image entries name.
         keep_domain: ``"syn"`` or ``"real"``: keep only the images of that domain (to split a file that holds
             both kinds, such as SyRIP's ``200R_1000S``, into two sources); the others are counted in ``skipped``.
@@ -143,13 +171,17 @@ class CocoTopDownDataset(RecordDataset):
             for image_id in sorted(dets):
                 if image_id not in images:
                     raise DataFileError(f"{detections}: image_id {image_id} is not in {self.ann_file}")
-                for j, det in enumerate(dets[image_id]):
+                for j, (index, det) in enumerate(dets[image_id]):
                     x, y, w, h = (float(v) for v in det["bbox"])
+                    if w == 0 or h == 0:
+                        self.skipped["empty detection boxes"] += 1
+                        continue
                     rec = self._record(
                         images[image_id], np.array([x, y, x + w, y + h], np.float32), None, domain, use_dense, group
                     )
                     rec.instance_id = j
                     rec.bbox_score = float(det.get("score", 1.0))
+                    rec.extra["origin"] = detection_origin(detections, index, image_id)
                     self.records.append(rec)
         else:
             for ann in data.get("annotations", []):

@@ -162,6 +162,20 @@ def normals_from_depth_numpy(depth: np.ndarray, camera: np.ndarray) -> tuple[np.
     return n.astype(np.float32), ok
 
 
+def check_box_overlaps(record: InstanceRecord, width: int, height: int) -> None:
+    """A box that lies wholly outside its ``width`` x ``height`` image (pixel centres at integers, so the image
+    spans ``[-0.5, width - 0.5]``) is a :class:`DataFileError` naming where it came from (``extra["origin"]``,
+    e.g. a detections file and entry) or else the image and instance; its crop would be all black."""
+    x1, y1, x2, y2 = (float(v) for v in record.bbox)
+    if x2 > -0.5 and y2 > -0.5 and x1 < width - 0.5 and y1 < height - 0.5:
+        return
+    origin = record.extra.get("origin") or f"{record.image_path}: instance {record.instance_id}"
+    raise DataFileError(
+        f"{origin}: box [{x1:g}, {y1:g}, {x2 - x1:g}, {y2 - y1:g}] (x, y, w, h) lies outside the image "
+        f"{record.image_path} ({width}x{height})"
+    )
+
+
 class TopDownTransform:
     """Turns an :class:`InstanceRecord` into a sample dict (see the module docstring).
 
@@ -218,6 +232,7 @@ class TopDownTransform:
                 f"image {record.image_path} is {width}x{height} but its annotation says "
                 f"{record.image_size[0]}x{record.image_size[1]}"
             )
+        check_box_overlaps(record, width, height)
         center, scale, kpts, vis, rotation, flipped = self._geometry(record, width, rng)
         warp = get_udp_warp_matrix(center, scale, rotation, cfg.input_size)
         flip = np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) if flipped else np.eye(3)

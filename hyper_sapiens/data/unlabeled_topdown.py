@@ -9,7 +9,7 @@ import numpy as np
 
 from ..keypoints import COCO17
 from .base import RecordDataset
-from .coco_topdown import _load_detections
+from .coco_topdown import _load_detections, detection_origin
 from .io import DataFileError, read_json
 from .pipeline import TopDownTransform
 from .records import InstanceRecord
@@ -37,6 +37,9 @@ def image_files_by_id(image_dir: str | os.PathLike, images_json: str | os.PathLi
 class UnlabeledTopDownDataset(RecordDataset):
     """One unlabelled instance per detection with ``score >= score_thr`` (category 1 only).
 
+    A non-finite or negative-size box is an error naming the detections file and entry, a zero-size box is
+    counted in ``skipped`` and logged, and a box wholly outside its image is an error when its sample is read.
+
     Args:
         image_dir: folder of images.
         detections: COCO detection-results JSON ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``.
@@ -61,10 +64,10 @@ class UnlabeledTopDownDataset(RecordDataset):
         for image_id in sorted(dets):
             if image_id not in files:
                 raise DataFileError(f"{detections}: no image for image_id {image_id} in {image_dir}")
-            for j, det in enumerate(dets[image_id]):
+            for j, (index, det) in enumerate(dets[image_id]):
                 x, y, w, h = (float(v) for v in det["bbox"])
-                if w <= 0 or h <= 0:
-                    self.skipped["empty boxes"] += 1
+                if w == 0 or h == 0:
+                    self.skipped["empty detection boxes"] += 1
                     continue
                 self.records.append(
                     InstanceRecord(
@@ -78,6 +81,7 @@ class UnlabeledTopDownDataset(RecordDataset):
                         instance_id=j,
                         bbox_score=float(det.get("score", 1.0)),
                         group=Path(image_dir).name,
+                        extra={"origin": detection_origin(detections, index, image_id)},
                     )
                 )
         self._report_skipped(str(detections))

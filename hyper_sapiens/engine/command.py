@@ -44,8 +44,14 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"train: {err}", file=sys.stderr)
         return 3
+    except DataFileError as err:  # a broken sample without data.skip_bad (workers' errors keep their message)
+        print(f"train: error: {err}", file=sys.stderr)
+        return 2
     finally:
         trainer.close()
+    if trainer.dist.is_main and summary["bad_samples"]:
+        print(f"train: skipped {summary['bad_samples']} broken samples (data.skip_bad; each logged, "
+              "bad_samples in metrics.jsonl)", file=sys.stderr)
     if trainer.dist.is_main:
         print(json.dumps({k: summary[k] for k in ("step", "best", "run_dir", "bad_samples", "nonfinite_steps")}))
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import json_safe
 from ..data.base import RecordDataset
-from ..data.io import DataFileError
+from ..data.io import DataFileError, decode_image_file
 from ..data.records import InstanceRecord
 from ..data.unlabeled_topdown import IMAGE_SUFFIXES, UnlabeledTopDownDataset
 from ..keypoints import COCO17
@@ -20,7 +20,9 @@ from .coco import rescore
 
 
 def whole_image_dataset(image_dir: Path, transform) -> RecordDataset:
-    """One instance per image with the whole image as its box (when no detections are given)."""
+    """One instance per image with the whole image as its box (when no detections are given).
+
+    Each image is decoded here for its size: a truncated or undecodable file is a :class:`DataFileError`."""
     import cv2
 
     files = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -29,9 +31,7 @@ def whole_image_dataset(image_dir: Path, transform) -> RecordDataset:
     records = []
     k = COCO17.num_keypoints
     for i, path in enumerate(files):
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise DataFileError(f"cannot decode image {path}: the file is corrupt or not an image")
+        img = decode_image_file(path, cv2.IMREAD_UNCHANGED)
         h, w = img.shape[:2]
         image_id = int(path.stem) if path.stem.isdigit() else i
         records.append(
