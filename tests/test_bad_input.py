@@ -368,3 +368,15 @@ def test_a_detection_that_is_not_numbers_is_an_error_naming_file_and_entry(tmp_p
     transform = TopDownTransform(PipelineConfig(input_size=(48, 64), heatmap_size=(12, 16)), train=False)
     with pytest.raises(DataFileError, match=rf"{dets}: detection #0 \(image_id 1\): bbox and score must be numbers"):
         UnlabeledTopDownDataset(images, dets, transform, images_json=ann_file)
+
+
+def test_train_prior_names_a_missing_data_root_with_exit_code_2(tmp_path, capsys):
+    """Every verb exits 2 on bad input (docs/errors.md); train-prior with no skeleton files is one of them."""
+    from hyper_sapiens.cli import main
+
+    missing = tmp_path / "no_data_here"
+    rc = main(["train-prior", "--config", "prior_demo", "--out", str(tmp_path / "prior"), "--no-progress",
+               f"data.root={missing}"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "train-prior: error:" in err and str(missing) in err

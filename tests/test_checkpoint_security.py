@@ -367,7 +367,7 @@ def test_torchscript_archive_is_refused_without_trust(tmp_path):
 def test_cli_convert_refuses_code_payloads(tmp_path, capsys, kind):
     path, canary = code_archive(tmp_path, kind)
     out = tmp_path / "out.safetensors"
-    assert cli_main(["convert-checkpoint", str(path), str(out)]) == 1
+    assert cli_main(["convert-checkpoint", str(path), str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"convert-checkpoint: error: {path}: refusing to unpickle global '{kind}'")
     assert "Traceback" not in err and not out.exists() and not canary.exists()
@@ -387,7 +387,7 @@ def test_cli_convert_refuses_code_payloads(tmp_path, capsys, kind):
 def test_cli_convert_refuses_malformed_archives(tmp_path, capsys, make, message):
     path = make(tmp_path)
     out = tmp_path / "out.safetensors"
-    assert cli_main(["convert-checkpoint", str(path), str(out)]) == 1
+    assert cli_main(["convert-checkpoint", str(path), str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"convert-checkpoint: error: {path}: ") and message in err
     assert "Traceback" not in err and not out.exists()
@@ -396,7 +396,7 @@ def test_cli_convert_refuses_malformed_archives(tmp_path, capsys, make, message)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_cli_convert_trust_reaches_torch_jit_load_with_a_named_error(tmp_path, capsys):
     path = torchscript_lookalike(tmp_path)
-    assert cli_main(["convert-checkpoint", "--trust", str(path), str(tmp_path / "out.safetensors")]) == 1
+    assert cli_main(["convert-checkpoint", "--trust", str(path), str(tmp_path / "out.safetensors")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"convert-checkpoint: error: {path}: torch.jit.load failed")
 

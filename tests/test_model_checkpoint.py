@@ -404,7 +404,7 @@ def test_cli_convert_checkpoint(tmp_path, capsys):
     assert torch.equal(model.pose_head.final_layer.weight, sd["head.final_layer.weight"])
     evil = tmp_path / "evil.pth"
     torch.save({"state_dict": sd, "meta": {"x": CallsSystem()}}, evil)
-    assert cli_main(["convert-checkpoint", str(evil), str(tmp_path / "e.safetensors")]) == 1
+    assert cli_main(["convert-checkpoint", str(evil), str(tmp_path / "e.safetensors")]) == 2
     assert "refusing" in capsys.readouterr().err
 
 

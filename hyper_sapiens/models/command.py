@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         summary = convert_checkpoint(args.input, args.output, part=args.part, dtype=args.dtype, trust_code=args.trust)
     except (OSError, ValueError, UnsafeCheckpointError) as exc:
         print(f"convert-checkpoint: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(
         f"wrote {summary['out']}: {summary['tensors']} tensors, {summary['parameters']:,} values, "
         f"arch={summary['arch'] or 'unknown'} (from {summary['source_format']})"

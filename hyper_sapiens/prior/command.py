@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         summary = train_prior(cfg, args.out)
     except (FileNotFoundError, SkeletonFileError, ValueError) as exc:
         print(f"train-prior: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     data = summary["data"]
     print(f"wrote {summary['prior']}")
     print(f"  data: {data['dataset']['files']} files, {data['train_poses']} training / {data['val_poses']} "
