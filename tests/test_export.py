@@ -168,3 +168,37 @@ def test_export_refuses_bad_requests(tmp_path, capsys, model):
     assert "should end in .pt2" in err
     assert "the model has ['pose']" in err and "multiple of the patch size" in err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_standalone_snippet_in_deploy_md_runs_and_agrees_with_predict(onnx_file, tmp_path):
+    """docs/deploy.md's numpy + OpenCV + onnxruntime code, run as written on a drawn figure: its crop, flip test
+    and heatmaps are predict's, and its argmax keypoints are the argmax of predict's heatmaps in image pixels."""
+    from hyper_sapiens.data.loader import make_loader
+    from hyper_sapiens.data.pipeline import TopDownTransform
+    from hyper_sapiens.data.transforms import crop_to_image
+    from hyper_sapiens.evaluation.inference import run_inference
+    from hyper_sapiens.evaluation.predict import load_predictor, whole_image_dataset
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = text.split("## Running with ONNX Runtime alone", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    images = tmp_path / "images"
+    images.mkdir()
+    _figure_image(images / "1.png")
+    code = code.replace('"pose.onnx"', repr(str(onnx_file))).replace('"photo.jpg"', repr(str(images / "1.png")))
+    doc: dict = {}
+    exec(compile(code, "deploy.md", "exec"), doc)  # noqa: S102 - the documentation's own example
+
+    cpu = torch.device("cpu")
+    runner, pipe, codec, _ = load_predictor(onnx_file, "onnxruntime", cpu)
+    dataset = whole_image_dataset(images, TopDownTransform(pipe, train=False))
+    preds = run_inference(runner, make_loader(dataset, batch_size=1), codec, cpu, amp=False, keep_heatmaps=True)
+    assert np.allclose(doc["center"], preds["center"][0]) and np.allclose(doc["scale"], preds["scale"][0])
+    assert np.abs(doc["heatmaps"] - preds["heatmaps"]).max() < 1e-3
+    hm = preds["heatmaps"][0]
+    peak = np.unravel_index(hm.reshape(17, -1).argmax(axis=1), hm.shape[1:])
+    crop_px = np.stack([peak[1], peak[0]], axis=1) / (np.array(hm.shape[:0:-1]) - 1) * np.array(pipe.input_size)
+    image_px = crop_to_image(crop_px, preds["center"][0], preds["scale"][0], pipe.input_size)
+    assert np.abs(doc["keypoints"] - image_px).max() < 1e-3
+    assert np.abs(doc["scores"] - preds["scores"][0]).max() < 1e-4
