@@ -202,3 +202,24 @@ def test_the_standalone_snippet_in_deploy_md_runs_and_agrees_with_predict(onnx_f
     image_px = crop_to_image(crop_px, preds["center"][0], preds["scale"][0], pipe.input_size)
     assert np.abs(doc["keypoints"] - image_px).max() < 1e-3
     assert np.abs(doc["scores"] - preds["scores"][0]).max() < 1e-4
+
+
+def test_pt2_export_at_another_size_and_with_every_head(tmp_path):
+    """A tiny model with the three heads, exported at 160x224 instead of its 192x256 (position table resized)."""
+    from hyper_sapiens.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"arch": "tiny", "input_size": [192, 256], "heads": {"pose": {}, "depth": {}, "normal": {}}})
+    model.eval()
+    pipe = inference_pipeline((160, 224), model.output_strides)
+    path, meta = export_model(model, tmp_path / "all.pt2", "pt2", codec_from_pipeline(pipe), pipe.padding,
+                              heads="pose,depth,normal", input_size=(160, 224), dynamic_batch=True)
+    assert list(meta["outputs"]) == ["heatmaps", "depth", "normal"]
+    assert meta["outputs"]["depth"]["shape"] == ["batch", 1, 56, 40] and meta["codec"]["heatmap_size"] == [40, 56]
+    images = _crops(2)[..., :224, :160]
+    got = ExportedProgramModel(path)(images)
+    with torch.no_grad():
+        ref = model((images.float() - DeployModel(model, ["pose"]).mean) / DeployModel(model, ["pose"]).std)
+    for name in ("heatmaps", "depth", "normal"):
+        assert got[name].shape == ref[name].shape
+        assert (got[name] - ref[name]).abs().max().item() < 1e-5, name

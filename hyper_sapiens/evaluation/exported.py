@@ -45,7 +45,7 @@ class _ExportedBase:
     def __init__(self, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
         self.path = Path(path)
         self.metadata = metadata
-        self.output_names = list(metadata["outputs"])
+        self.output_names = list(metadata["output_names"])  # the graph's order
         self.input_dtype = INPUT_DTYPES[metadata["input"]["dtype"]]
         batch = metadata["input"]["batch"]
         self.fixed_batch = batch if isinstance(batch, int) else None

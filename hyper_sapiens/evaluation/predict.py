@@ -166,6 +166,10 @@ def load_predictor(checkpoint: str | Path, backend: str, device: Any) -> tuple[A
         print(f"exported {path.name} to {onnx_path} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
         path = onnx_path
     runner = OnnxRuntimeModel(path, device=device.type) if backend == "onnxruntime" else ExportedProgramModel(path)
+    if path != Path(checkpoint):  # the session holds the temporary export in memory
+        import shutil
+
+        shutil.rmtree(path.parent, ignore_errors=True)
     meta = runner.metadata
     if "heatmaps" not in meta["outputs"] or meta["keypoints"]["layout"] != COCO17.name:
         raise ValueError(f"{path}: predict needs COCO17 heatmaps; the file has {list(meta['outputs'])}")

@@ -7,8 +7,8 @@ the decoding stay outside the graph.
 
 Metadata (:func:`build_metadata`, format :data:`EXPORT_FORMAT`) is one JSON document: the keypoint layout
 (names, flip pairs, flip indices, skeleton), the input (size, dtype, layout, normalisation), the outputs
-(shapes, strides), the top-down crop (box padding, UDP warp) and the codec (UDP, σ, heatmap size, DARK blur
-kernel). It is stored
+(``output_names`` in the graph's order; each one's shape and stride), the top-down crop (box padding, UDP
+warp) and the codec (UDP, σ, heatmap size, DARK blur kernel). It is stored
 
 - in an ONNX file as ``metadata_props["hyper_sapiens"]`` (ONNX Runtime: ``session.get_modelmeta()
   .custom_metadata_map["hyper_sapiens"]``);
@@ -148,6 +148,7 @@ def build_metadata(
             "batch": batch,
             "normalization": {"mean": list(IMAGE_MEAN), "std": list(IMAGE_STD), "inside_graph": True},
         },
+        "output_names": [OUTPUT_NAMES[name] for name in heads],
         "outputs": outputs,
         "keypoints": {
             "layout": COCO17.name,
@@ -217,7 +218,7 @@ def export_onnx(
             deploy, (example,), None, input_names=["image"], output_names=names, dynamic_shapes=shapes,
             opset_version=opset, dynamo=True, verbose=False,
         )
-    program.model.metadata_props[METADATA_KEY] = json.dumps(metadata, sort_keys=True)
+    program.model.metadata_props[METADATA_KEY] = json.dumps(metadata)
     weight_bytes = sum(t.numel() * t.element_size() for t in deploy.state_dict().values())
     program.save(str(path), external_data=weight_bytes > _SINGLE_FILE_LIMIT)
     return path
@@ -234,7 +235,7 @@ def export_pt2(deploy: DeployModel, path: str | os.PathLike, metadata: Mapping[s
     deploy.eval()
     with _quiet_exporter(), torch.no_grad():
         program = torch.export.export(deploy, (example,), dynamic_shapes=shapes)
-    torch.export.save(program, str(path), extra_files={PT2_EXTRA_FILE: json.dumps(metadata, sort_keys=True)})
+    torch.export.save(program, str(path), extra_files={PT2_EXTRA_FILE: json.dumps(metadata)})
     return path
 
 
