@@ -122,14 +122,15 @@ def test_predict_cli_agrees_across_backends(onnx_file, tmp_path):
     images.mkdir()
     _figure_image(images / "1.png")
     results = {}
-    for name, checkpoint, backend in (("torch", WEIGHTS, "torch"), ("onnxruntime", onnx_file, "onnxruntime"),
-                                      ("auto", onnx_file, "auto")):
+    cases = (("torch", WEIGHTS, "torch"), ("onnxruntime", onnx_file, "onnxruntime"), ("auto", onnx_file, "auto"),
+             ("weights_on_onnxruntime", WEIGHTS, "onnxruntime"))  # the last one exports to a temporary file first
+    for name, checkpoint, backend in cases:
         out = tmp_path / f"{name}.json"
         args = ["predict", "--checkpoint", str(checkpoint), "--images", str(images), "--out", str(out),
                 "--backend", backend]
         assert main(args) == 0
         results[name] = np.asarray(json.loads(out.read_text())[0]["keypoints"]).reshape(17, 3)
-    for name in ("onnxruntime", "auto"):
+    for name in ("onnxruntime", "auto", "weights_on_onnxruntime"):
         assert np.abs(results[name][:, :2] - results["torch"][:, :2]).max() <= 0.01  # image pixels
         assert np.abs(results[name][:, 2] - results["torch"][:, 2]).max() <= 1e-3  # scores
 
@@ -205,7 +206,8 @@ def test_the_standalone_snippet_in_deploy_md_runs_and_agrees_with_predict(onnx_f
 
 
 def test_pt2_export_at_another_size_and_with_every_head(tmp_path):
-    """A tiny model with the three heads, exported at 160x224 instead of its 192x256 (position table resized)."""
+    """A tiny model with the three heads, exported at 160x224 instead of its 192x256 (position table resized), with
+    float32 input (the runner casts the uint8 crops)."""
     from hyper_sapiens.models import build_model
 
     torch.manual_seed(0)
@@ -213,7 +215,9 @@ def test_pt2_export_at_another_size_and_with_every_head(tmp_path):
     model.eval()
     pipe = inference_pipeline((160, 224), model.output_strides)
     path, meta = export_model(model, tmp_path / "all.pt2", "pt2", codec_from_pipeline(pipe), pipe.padding,
-                              heads="pose,depth,normal", input_size=(160, 224), dynamic_batch=True)
+                              heads="pose,depth,normal", input_size=(160, 224), dynamic_batch=True,
+                              input_dtype="float32")
+    assert meta["input"]["dtype"] == "float32"
     assert list(meta["outputs"]) == ["heatmaps", "depth", "normal"]
     assert meta["outputs"]["depth"]["shape"] == ["batch", 1, 56, 40] and meta["codec"]["heatmap_size"] == [40, 56]
     images = _crops(2)[..., :224, :160]
