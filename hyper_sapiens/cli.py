@@ -24,6 +24,7 @@ VERB_MODULES: tuple[str, ...] = (
     "hyper_sapiens.demo",
     "hyper_sapiens.ablation",
     "hyper_sapiens.models.command",
+    "hyper_sapiens.models.export_command",
 )
 
 

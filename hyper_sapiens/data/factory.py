@@ -52,6 +52,19 @@ def map_sizes_for(input_size: tuple[int, int], strides: Mapping[str, int]) -> di
     return out
 
 
+def inference_pipeline(input_size: tuple[int, int], strides: Mapping[str, int]) -> PipelineConfig:
+    """The crop and codec settings of ``predict`` (and of an exported file's metadata) for a model whose input is
+    ``input_size`` ``(w, h)`` pixels and whose heads have ``strides``: default σ and box padding, no augmentation
+    (heatmaps at stride 4 when there is no pose head)."""
+    sizes = map_sizes_for(tuple(input_size), strides)
+    return PipelineConfig(
+        input_size=(int(input_size[0]), int(input_size[1])),
+        heatmap_size=sizes.get("heatmap", (int(input_size[0]) // 4, int(input_size[1]) // 4)),
+        depth_size=sizes.get("depth"),
+        normal_size=sizes.get("normal"),
+    )
+
+
 def batch_counts(data_cfg: Mapping[str, Any], source_names: list[str]) -> dict[str, int]:
     """Per micro-batch counts from ``data.batch`` (``counts``, or ``batch_size`` + ``ratios``)."""
     batch = dict(plain_container(data_cfg.get("batch", {})) or {})

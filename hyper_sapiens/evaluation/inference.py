@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,18 +25,42 @@ def flip_heatmaps_back(heatmaps: torch.Tensor, flip_indices: Iterable[int] = COC
     return heatmaps.flip(-1)[:, list(flip_indices)]
 
 
+ImageModel = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
+"""An exported model's runner: uint8 RGB crops ``(B, 3, h, w)`` → ``{output name: tensor}`` (normalisation inside)."""
+
+
+def _crop_forward(model: nn.Module | ImageModel, device: torch.device, amp: bool) -> ImageModel:
+    """uint8 crops → outputs, for a :class:`~torch.nn.Module` taking normalised images (normalise on ``device``,
+    autocast per :func:`~hyper_sapiens.models.autocast_for`) or for an :data:`ImageModel` as it is."""
+    if not isinstance(model, nn.Module):
+        return model
+
+    def forward(images: torch.Tensor) -> Mapping[str, torch.Tensor]:
+        with autocast_for(device, enabled=amp):
+            return model(normalize_images(images, device))
+
+    return forward
+
+
 @torch.no_grad()
 def predict_heatmaps(
-    model: nn.Module, images: torch.Tensor, device: torch.device, flip_test: bool = True, amp: bool = True
+    model: nn.Module | ImageModel,
+    images: torch.Tensor,
+    device: torch.device,
+    flip_test: bool = True,
+    amp: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Run the model on uint8 crops ``(B, 3, h, w)``; returns its outputs (heatmaps averaged with the flipped pass)."""
-    x = normalize_images(images, device)
-    with autocast_for(device, enabled=amp):
-        out = model(x)
-        if flip_test and "heatmaps" in out:
-            flipped = model(x.flip(-1))["heatmaps"]
-            out = dict(out)
-            out["heatmaps"] = 0.5 * (out["heatmaps"] + flip_heatmaps_back(flipped))
+    """Run the model on uint8 crops ``(B, 3, h, w)``; returns its outputs (heatmaps averaged with the flipped pass).
+
+    ``model`` is a :class:`~hyper_sapiens.models.HyperPoseModel` (normalised input) or an exported model's
+    runner (:mod:`hyper_sapiens.evaluation.exported`, uint8 input): the flip test is the same for both.
+    The flipped pass mirrors the uint8 crops, which equals mirroring the normalised ones.
+    """
+    forward = _crop_forward(model, device, amp)
+    out = dict(forward(images))
+    if flip_test and "heatmaps" in out:
+        flipped = forward(images.flip(-1))["heatmaps"]
+        out["heatmaps"] = 0.5 * (out["heatmaps"] + flip_heatmaps_back(flipped))
     return {k: v.float() for k, v in out.items()}
 
 
@@ -57,7 +81,7 @@ def decode_to_image(
 
 
 def run_inference(
-    model: nn.Module,
+    model: nn.Module | ImageModel,
     loader: Iterable[Mapping[str, Any]],
     codec: UDPHeatmap,
     device: torch.device,
@@ -66,15 +90,17 @@ def run_inference(
     progress: Any = None,
     keep_heatmaps: bool = False,
 ) -> dict[str, Any]:
-    """Predict every sample of an evaluation loader.
+    """Predict every sample of an evaluation loader (``model`` as in :func:`predict_heatmaps`).
 
     Returns numpy arrays stacked over samples: ``keypoints`` ``(N, K, 2)`` and ``scores`` ``(N, K)`` in image
     pixels, plus the ground-truth fields the metrics need (``image_keypoints``, ``image_visible``,
     ``has_keypoints``, ``bbox``, ``bbox_score``, ``center``, ``scale``, ``image_id``, ``instance_id``,
     ``group``) and, for the report's crop grid, ``crop_keypoints`` ``(N, K, 2)`` in crop pixels.
     """
-    was_training = model.training
-    model.eval()
+    is_module = isinstance(model, nn.Module)
+    was_training = is_module and model.training
+    if is_module:
+        model.eval()
     fields = (
         "image_keypoints",
         "image_visible",
@@ -105,7 +131,8 @@ def run_inference(
             if progress is not None:
                 progress.update(len(kpts))
     finally:
-        model.train(was_training)
+        if is_module:
+            model.train(was_training)
     if not acc["keypoints"]:
         raise ValueError("evaluation set is empty")
     return {k: (v if k == "group" else np.concatenate(v)) for k, v in acc.items()}

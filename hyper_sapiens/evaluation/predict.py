@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import json_safe
 from ..data.base import RecordDataset
+from ..data.codecs import UDPHeatmap
 from ..data.io import DataFileError, decode_image_file
+from ..data.pipeline import PipelineConfig
 from ..data.records import InstanceRecord
 from ..data.unlabeled_topdown import IMAGE_SUFFIXES, UnlabeledTopDownDataset
 from ..keypoints import COCO17
 from ..models.restricted_unpickler import UnsafeCheckpointError
 from .coco import rescore
+from .exported import BACKENDS
 
 
 def whole_image_dataset(image_dir: Path, transform) -> RecordDataset:
@@ -86,7 +90,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog="example: hyper-sapiens predict --checkpoint runs/demo/stage3/best.safetensors --images photos/ "
         "--detections dets.json --out keypoints.json --vis vis/",
     )
-    parser.add_argument("--checkpoint", required=True, help="weights written by train (safetensors)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="weights written by train or pretrain (safetensors), or a file written by export (.onnx, .pt2)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="torch (safetensors weights, .pt2 exports) or onnxruntime (.onnx exports; safetensors weights are "
+        "exported to a temporary ONNX file first; needs the [onnx] extra). auto (default): onnxruntime for "
+        ".onnx files, torch otherwise",
+    )
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="allow a .pt2 export: torch.export.load unpickles its weights without restriction, so only for "
+        "files you exported yourself (ONNX files need no trust)",
+    )
     parser.add_argument("--images", required=True, help="folder of images")
     parser.add_argument("--detections", default=None, help="COCO detection-results JSON (category 1 boxes)")
     parser.add_argument("--images-json", default=None, help="COCO file mapping image ids to file names")
@@ -101,25 +123,98 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..data.factory import map_sizes_for
-    from ..data.loader import make_loader
-    from ..data.pipeline import PipelineConfig, TopDownTransform, codec_from_pipeline
-    from ..devices import pick_device
+def resolve_backend(backend: str, checkpoint: str | Path) -> str:
+    """``auto`` → ``onnxruntime`` for an ``.onnx`` file, ``torch`` otherwise (safetensors weights or a ``.pt2``
+    export); an explicit choice is checked against the file."""
+    suffix = Path(checkpoint).suffix
+    if backend == "auto":
+        return "onnxruntime" if suffix == ".onnx" else "torch"
+    if backend == "torch" and suffix == ".onnx":
+        raise ValueError(f"{checkpoint} is an ONNX file: run it with --backend onnxruntime")
+    if backend == "onnxruntime" and suffix == ".pt2":
+        raise ValueError(f"{checkpoint} is a torch.export file: run it with --backend torch")
+    return backend
+
+
+def load_predictor(
+    checkpoint: str | Path, backend: str, device: Any, trust_code: bool = False
+) -> tuple[Any, PipelineConfig, UDPHeatmap, str]:
+    """The model ``predict`` runs, its crop settings and its codec, and a one-line description.
+
+    ``torch``: safetensors weights (:func:`~hyper_sapiens.models.load_model`) or a ``.pt2`` export;
+    ``onnxruntime``: an ``.onnx`` export, or safetensors weights exported to a temporary ONNX file first.
+    For exported files the crop size and codec come from the file's metadata; for weights from the model
+    config (:func:`~hyper_sapiens.data.factory.inference_pipeline`); both decode with :class:`UDPHeatmap`.
+    """
+    from ..data.factory import inference_pipeline
+    from ..data.pipeline import codec_from_pipeline
     from ..models import load_model
+    from .exported import ONNXRUNTIME_MISSING, ExportedProgramModel, OnnxRuntimeModel, onnxruntime_available
+
+    path = Path(checkpoint)
+    if backend == "torch" and path.suffix != ".pt2":
+        model = load_model(path).to(device)
+        if model.pose_head is None:
+            raise ValueError(f"{path}: the model has no pose head")
+        pipe = inference_pipeline(tuple(model.config["input_size"]), model.output_strides)
+        return model, pipe, codec_from_pipeline(pipe), f"torch, {path.name}"
+    if backend == "onnxruntime" and not onnxruntime_available():
+        raise RuntimeError(ONNXRUNTIME_MISSING)
+    if backend == "onnxruntime" and path.suffix != ".onnx":
+        import tempfile
+        import time
+
+        from ..models.export import export_model
+
+        model = load_model(path)
+        pipe = inference_pipeline(tuple(model.config["input_size"]), model.output_strides)
+        onnx_path = Path(tempfile.mkdtemp(prefix="hyper_sapiens_")) / (path.stem + ".onnx")
+        start = time.perf_counter()
+        export_model(model, onnx_path, "onnx", codec_from_pipeline(pipe), pipe.padding, dynamic_batch=True,
+                     source={"file": path.name})
+        print(f"exported {path.name} to {onnx_path} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        path = onnx_path
+    runner = OnnxRuntimeModel(path, device=device.type) if backend == "onnxruntime" else ExportedProgramModel(
+        path, trust_code
+    )
+    if path != Path(checkpoint):  # the session holds the temporary export in memory
+        import shutil
+
+        shutil.rmtree(path.parent, ignore_errors=True)
+    meta = runner.metadata
+    if "heatmaps" not in meta["outputs"] or meta["keypoints"]["layout"] != COCO17.name:
+        raise ValueError(f"{path}: predict needs COCO17 heatmaps; the file has {list(meta['outputs'])}")
+    codec_meta = meta["codec"]
+    sizes = {v["head"]: tuple(v["shape"][:1:-1]) for v in meta["outputs"].values()}
+    pipe = PipelineConfig(
+        input_size=tuple(meta["input"]["size"]),
+        heatmap_size=tuple(codec_meta["heatmap_size"]),
+        depth_size=sizes.get("depth"),
+        normal_size=sizes.get("normal"),
+        sigma=float(codec_meta["sigma"]),
+        padding=float(meta["crop"]["padding"]),
+    )
+    codec = UDPHeatmap(
+        input_size=pipe.input_size,
+        heatmap_size=pipe.heatmap_size,
+        sigma=pipe.sigma,
+        blur_kernel_size=int(codec_meta["blur_kernel_size"]),
+    )
+    return runner, pipe, codec, f"{backend}, {path.name}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.loader import make_loader
+    from ..data.pipeline import TopDownTransform
+    from ..devices import pick_device
     from .inference import run_inference
 
     try:
         device = pick_device(args.device)
-        model = load_model(args.checkpoint).to(device)
-        input_size = tuple(model.config["input_size"])
-        sizes = map_sizes_for(input_size, model.output_strides)
-        pipe = PipelineConfig(
-            input_size=input_size,
-            heatmap_size=sizes["heatmap"],
-            depth_size=sizes.get("depth"),
-            normal_size=sizes.get("normal"),
-        )
+        backend = resolve_backend(args.backend, args.checkpoint)
+        model, pipe, codec, described = load_predictor(args.checkpoint, backend, device, trust_code=args.trust)
+        if backend != "torch" or not isinstance(model, torch.nn.Module):
+            device = torch.device("cpu")  # exported runners return CPU tensors; decoding runs there
         transform = TopDownTransform(pipe, train=False)
         image_dir = Path(args.images)
         if args.detections:
@@ -131,14 +226,13 @@ def run(args: argparse.Namespace) -> int:
         if len(dataset) == 0:
             raise DataFileError(f"{args.detections}: no detection with score >= {args.score_thr}")
         loader = make_loader(dataset, batch_size=args.batch_size, workers=args.workers, device=device)
-        codec = codec_from_pipeline(pipe)
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(dataset), desc="predict", unit="inst", dynamic_ncols=True) as bar:
+        with tqdm(total=len(dataset), desc=f"predict ({described})", unit="inst", dynamic_ncols=True) as bar:
             preds = run_inference(
                 model, loader, codec, device, flip_test=not args.no_flip_test, amp=device.type == "cuda", progress=bar
             )
-    except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError) as err:
+    except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError, RuntimeError) as err:
         print(f"predict: error: {err}", file=sys.stderr)
         return 2
     results = predictions_to_results(preds, dataset)

@@ -105,7 +105,10 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
 
 
 def load_model(path: str | os.PathLike) -> nn.Module:
-    """Rebuild a :class:`HyperPoseModel` from the config stored by :func:`save_weights` and load its weights."""
+    """Rebuild a :class:`HyperPoseModel` from the config stored by :func:`save_weights` and load its weights.
+
+    Files written by :func:`~hyper_sapiens.models.pretrained.save_sapiens_pose` (Sapiens key names, ``format:
+    sapiens-pose``, config in the metadata, such as the shipped pretrained weights) load too."""
     from .hyper_pose import build_model
 
     meta = read_weights_metadata(path)
@@ -113,7 +116,12 @@ def load_model(path: str | os.PathLike) -> nn.Module:
     if not isinstance(config, Mapping) or "heads" not in config:
         raise ValueError(f"{path}: no model config in the metadata (was it written by save_weights?)")
     model = build_model(config)
-    load_weights(model, path, strict=True)
+    if meta.get("format") == "sapiens-pose":  # save_sapiens_pose's layout, e.g. the shipped pretrained weights
+        from .sapiens_format import load_sapiens_checkpoint
+
+        load_sapiens_checkpoint(model, path, part="pose", strict=True)
+    else:
+        load_weights(model, path, strict=True)
     return model
 
 
