@@ -64,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="the whole method on the embedded data: synth, prior, stages 1-3, evaluation, report",
         description="Render the `demo` synthetic infant data set, train the diffusion prior, run the three "
         "curriculum stages with the tiny Sapiens model at 256x192, evaluate on test_real and write "
-        "OUT/report.md and OUT/metrics.json. About 17 minutes on 2 CPU cores (README); --quick takes a few minutes "
+        "OUT/report.md and OUT/metrics.json. About 14 minutes on 2 CPU cores (README); --quick takes a few minutes "
         "at most (tiny data, few steps: a smoke test, not a result).",
         epilog="example: hyper-sapiens demo --out demo_run",
     )
