@@ -20,6 +20,7 @@ VERB_MODULES: tuple[str, ...] = (
     "hyper_sapiens.engine.command",
     "hyper_sapiens.evaluation.command",
     "hyper_sapiens.evaluation.predict",
+    "hyper_sapiens.video.command",
     "hyper_sapiens.pretrain",
     "hyper_sapiens.demo",
     "hyper_sapiens.ablation",

@@ -83,7 +83,7 @@ def _package_layer(module: str) -> str | None:
         return "leaf"
     if parts[1] in LOWER:
         return "lower"
-    return parts[1] if parts[1] in ("evaluation", "engine") else None
+    return parts[1] if parts[1] in ("evaluation", "engine", "video") else None
 
 
 def _target_layer(module: str) -> str | None:
@@ -95,10 +95,11 @@ def _target_layer(module: str) -> str | None:
 # evaluation, engine or verb module; evaluation/ (its ``command`` verb included) no engine or verb module;
 # engine/ no verb module.
 FORBIDDEN = {
-    "leaf": {"evaluation", "engine", "verb"},
-    "lower": {"evaluation", "engine", "verb"},
-    "evaluation": {"engine", "verb"},
-    "engine": {"verb"},
+    "leaf": {"evaluation", "engine", "video", "verb"},
+    "lower": {"evaluation", "engine", "video", "verb"},
+    "evaluation": {"engine", "video", "verb"},
+    "video": {"engine", "verb"},
+    "engine": {"video", "verb"},
 }
 
 

@@ -1,0 +1,41 @@
+"""Per-frame plausibility of a cleaned track under the diffusion pose prior (lower = more plausible)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+__all__ = ["flag_implausible", "frame_plausibility"]
+
+
+def frame_plausibility(
+    prior_path: str | os.PathLike, keypoints: np.ndarray, device: torch.device
+) -> np.ndarray:
+    """``(T,)`` prior scores (:func:`hyper_sapiens.prior.score_keypoints`) of ``keypoints (T, K, 2)`` pixels.
+
+    Missing joints (``NaN``) are hidden from the prior; a frame whose normalisation is impossible (no torso)
+    scores ``NaN``."""
+    from ..prior import PosePrior, score_keypoints
+
+    prior = PosePrior.load(prior_path, device=device)
+    kp = np.asarray(keypoints, np.float32)
+    present = np.isfinite(kp).all(-1)
+    x = torch.as_tensor(np.nan_to_num(kp), device=device)
+    scores = score_keypoints(prior, x, torch.as_tensor(present, dtype=torch.float32, device=device))
+    return scores.detach().cpu().numpy().astype(np.float64)
+
+
+def flag_implausible(scores: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, float | None]:
+    """Frames whose score is above ``threshold`` (default: 3 × the clip's median score).
+
+    Returns ``(flags (T,) float: 1.0 flagged, 0.0 not, NaN unscored, threshold used)``."""
+    s = np.asarray(scores, np.float64)
+    finite = np.isfinite(s)
+    if threshold is None:
+        threshold = 3.0 * float(np.median(s[finite])) if finite.any() else None
+    flags = np.full(s.shape, np.nan)
+    if threshold is not None:
+        flags[finite] = (s[finite] > threshold).astype(np.float64)
+    return flags, threshold
