@@ -10,8 +10,8 @@ import pytest
 import hyper_sapiens
 from hyper_sapiens.cli import main
 
-VERBS = ("synth", "train-prior", "train", "evaluate", "predict", "pretrain", "demo", "ablate", "convert-checkpoint",
-         "export")
+VERBS = ("synth", "train-prior", "train", "evaluate", "predict", "video", "pretrain", "demo", "ablate",
+         "convert-checkpoint", "export")
 
 
 def test_version(capsys):

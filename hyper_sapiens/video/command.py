@@ -63,16 +63,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _frame_boxes(path: str, min_score: float) -> dict[int, np.ndarray]:
-    """The highest-scoring box of each frame of a detections file, ``{frame: xyxy}`` (zero-size boxes skipped)."""
+    """The highest-scoring box of each frame of a detections file, ``{frame: xyxy}``; zero-size boxes are counted,
+    reported on stderr and skipped."""
     from ..data.coco_topdown import _load_detections
 
     boxes: dict[int, np.ndarray] = {}
+    empty = 0
     for frame, dets in _load_detections(path, min_score).items():
         usable = [d for _, d in dets if float(d["bbox"][2]) > 0 and float(d["bbox"][3]) > 0]
+        empty += len(dets) - len(usable)
         if usable:
             best = max(usable, key=lambda d: float(d.get("score", 1.0)))
             x, y, w, h = (float(v) for v in best["bbox"])
             boxes[frame] = np.array([x, y, x + w, y + h], np.float32)
+    if empty:
+        print(f"video: {path}: skipped {empty} empty detection boxes (zero width or height)", file=sys.stderr)
     return boxes
 
 

@@ -1,0 +1,290 @@
+"""The ``video`` verb: cleaning and features against hand-computed values, the tracker's box, the verb end to end
+on a drawn stick-figure clip with the shipped tiny weights, and its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hyper_sapiens.cli import main
+from hyper_sapiens.keypoints import COCO17
+from hyper_sapiens.video.cleaning import (
+    clean_track,
+    interpolate_gaps,
+    mask_low_scores,
+    one_euro_filter,
+    savgol_filter,
+)
+from hyper_sapiens.video.features import movement_features
+from hyper_sapiens.video.outputs import CSV_COLUMNS
+from hyper_sapiens.video.tracker import BoxTrack, keypoint_box
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "hyper_sapiens" / "weights" / "tiny_adult_pose.safetensors"
+K = COCO17.num_keypoints
+J = {name: i for i, name in enumerate(COCO17.names)}
+
+
+def _pose() -> np.ndarray:
+    """A still COCO17 pose (pixels) whose torso length is exactly 40 px (shoulders at y=100, hips at y=140)."""
+    pose = np.zeros((K, 2))
+    for i, name in enumerate(COCO17.names):
+        side = -1 if name.startswith("left") else 1
+        pose[i] = (200 + side * 15 * (i % 5 + 1), 60 + 8 * i)
+    pose[J["left_shoulder"]], pose[J["right_shoulder"]] = (180, 100), (220, 100)
+    pose[J["left_hip"]], pose[J["right_hip"]] = (180, 140), (220, 140)
+    return pose
+
+
+# ------------------------------------------------------------------ features
+def test_constant_speed_gives_that_speed_and_no_acceleration():
+    fps, v, t = 25.0, 50.0, 30
+    direction = np.array([0.6, 0.8])
+    track = _pose()[None] + (np.arange(t) / fps * v)[:, None, None] * direction
+    f = movement_features(track, fps)
+    for name in COCO17.names:
+        speed = f["joints"][name]["speed"]
+        assert speed["mean"] == pytest.approx(v) and speed["median"] == pytest.approx(v)
+        assert speed["p95"] == pytest.approx(v) and speed["n"] == t - 1
+        assert f["joints"][name]["acceleration"]["p95"] == pytest.approx(0.0, abs=1e-6)
+    assert f["torso_length_px"] == pytest.approx(40.0)
+    assert f["duration_s"] == pytest.approx(t / fps)
+    # 50 px/s = 1.25 torso lengths/s > 0.5: every frame pair moves
+    assert f["joints"]["nose"]["share_moving"] == 1.0 and f["limbs_share_moving"] == 1.0
+    assert f["units"]["speed"] == "px/s" and f["units"]["acceleration"] == "px/s^2"
+
+
+def test_sinusoid_range_of_motion_and_acceleration():
+    fps, amp, t = 40.0, 12.0, 81  # 1 Hz: frames 10, 30, ... sit on the peaks
+    track = np.repeat(_pose()[None], t, axis=0)
+    time = np.arange(t) / fps
+    track[:, J["left_wrist"], 0] += amp * np.sin(2 * np.pi * time)
+    f = movement_features(track, fps)
+    wrist = f["joints"]["left_wrist"]
+    assert wrist["range_xy_px"] == pytest.approx([2 * amp, 0.0])
+    assert wrist["range_px"] == pytest.approx(2 * amp)
+    assert wrist["range_torso"] == pytest.approx(2 * amp / 40.0)
+    # the second difference of A sin(wt) is about A w^2 |sin|: its largest value near A (2 pi)^2 px/s^2
+    assert max(np.abs(np.diff(track[:, J["left_wrist"], 0], 2)) * fps**2) == pytest.approx(
+        amp * (2 * np.pi) ** 2, rel=0.01)
+    assert f["joints"]["right_wrist"]["range_px"] == 0.0
+    assert f["joints"]["right_wrist"]["speed"]["mean"] == 0.0
+
+
+def test_symmetry_and_share_of_time_moving():
+    fps, t = 30.0, 61
+    track = np.repeat(_pose()[None], t, axis=0)
+    time = np.arange(t) / fps
+    bump = np.sin(np.pi * time) ** 2 * 30.0  # speeds vary over time, the same shape on both sides
+    track[:, J["left_wrist"], 1] += 2 * bump
+    track[:, J["right_wrist"], 1] += bump
+    # the left ankle is still for the first 30 frames, then moves at 60 px/s (1.5 torso lengths/s)
+    track[30:, J["left_ankle"], 0] += np.arange(t - 30) * 60.0 / fps
+    f = movement_features(track, fps)
+    wrists = f["symmetry"]["wrists"]
+    assert wrists["speed_correlation"] == pytest.approx(1.0)
+    assert wrists["mean_speed_ratio"] == pytest.approx(2.0)
+    assert f["symmetry"]["ankles"]["speed_correlation"] is None  # the right ankle never moves
+    assert f["joints"]["left_ankle"]["share_moving"] == pytest.approx(30 / 60)
+    assert f["joints"]["left_ankle"]["speed"]["p95"] == pytest.approx(60.0)
+
+
+def test_missing_frames_are_left_out_of_the_statistics_and_implausible_share():
+    fps, t = 10.0, 11
+    track = _pose()[None] + (np.arange(t) * 2.0)[:, None, None] * np.array([1.0, 0.0])
+    track[5, J["nose"]] = np.nan
+    f = movement_features(track, fps, implausible=np.array([1, 0, 0, 0, np.nan, 0, 0, 0, 0, 1, 0.0]))
+    assert f["joints"]["nose"]["speed"]["n"] == t - 1 - 2 and f["joints"]["nose"]["speed"]["mean"] == pytest.approx(20)
+    assert f["joints"]["nose"]["acceleration"]["n"] == t - 2 - 3
+    assert f["share_implausible"] == pytest.approx(2 / 10)
+    assert f["joints"]["nose"]["present"] == pytest.approx(10 / 11)
+
+
+# ------------------------------------------------------------------ cleaning
+def test_low_scores_become_gaps_and_short_gaps_are_interpolated_exactly():
+    t = 20
+    truth = np.stack([np.arange(t) * 3.0 + 5, np.arange(t) * -1.5 + 100], -1)[:, None].repeat(2, 1)
+    scores = np.ones((t, 2))
+    scores[6:9, 0] = 0.1           # a 3-frame gap: filled
+    scores[10:17, 1] = 0.1         # a 7-frame gap: longer than max_gap, stays missing
+    scores[:2, 0] = 0.0            # a gap at the start: nothing to interpolate from
+    masked = mask_low_scores(truth, scores, 0.3)
+    assert np.isnan(masked[6:9, 0]).all() and np.isfinite(masked[9, 0]).all()
+    filled, interpolated = interpolate_gaps(masked, max_gap=5)
+    np.testing.assert_allclose(filled[6:9, 0], truth[6:9, 0], atol=1e-9)
+    assert interpolated[6:9, 0].all() and interpolated.sum() == 3
+    assert np.isnan(filled[10:17, 1]).all() and np.isnan(filled[:2, 0]).all()
+    cleaned = clean_track(truth, scores, fps=30.0, max_gap=5, method="none")
+    assert cleaned.gap.sum() == 3 + 7 + 2
+    np.testing.assert_allclose(cleaned.keypoints[2:, 0], truth[2:, 0], atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["one-euro", "savgol"])
+def test_filters_reduce_jitter_of_a_noisy_constant_velocity_track(method):
+    fps, t = 30.0, 150
+    rng = np.random.default_rng(0)
+    truth = np.stack([np.arange(t) * 1.0 + 50, np.arange(t) * 0.5 + 80], -1)[:, None].repeat(K, 1)  # 30 px/s
+    noisy = truth + rng.normal(0, 2.0, truth.shape)
+    cleaned = clean_track(noisy, np.ones((t, K)), fps, method=method).keypoints
+
+    def acc_rms(x):
+        return float(np.sqrt((np.diff(x, 2, axis=0) ** 2).sum(-1).mean()))
+
+    def mean_error(x):
+        return float(np.linalg.norm(x - truth, axis=-1).mean())
+
+    assert acc_rms(cleaned) < 0.5 * acc_rms(noisy)
+    assert mean_error(cleaned) <= mean_error(noisy)
+
+
+def test_savgol_keeps_linear_motion_and_restarts_at_gaps():
+    t = 30
+    line = np.stack([np.arange(t) * 2.0, np.arange(t) * 0.5], -1)[:, None]
+    np.testing.assert_allclose(savgol_filter(line, 7, 2), line, atol=1e-9)
+    holed = line.copy()
+    holed[12] = np.nan
+    out = savgol_filter(holed, 7, 2)
+    assert np.isnan(out[12]).all()
+    np.testing.assert_allclose(np.delete(out, 12, axis=0), np.delete(line, 12, axis=0), atol=1e-9)
+    with pytest.raises(ValueError, match="odd"):
+        savgol_filter(line, 6, 2)
+
+
+def test_one_euro_follows_a_still_joint_and_lags_less_with_beta():
+    still = np.full((40, 1, 2), 7.0)
+    np.testing.assert_allclose(one_euro_filter(still, 30.0), still)
+    ramp = (np.arange(60) * 5.0)[:, None, None].repeat(2, -1)
+    lag0 = np.abs(one_euro_filter(ramp, 30.0, beta=0.0) - ramp)[-1].max()
+    lag1 = np.abs(one_euro_filter(ramp, 30.0, beta=0.1) - ramp)[-1].max()
+    assert lag1 < lag0
+    with pytest.raises(ValueError):
+        one_euro_filter(ramp, 0.0)
+
+
+# ------------------------------------------------------------------ tracker
+def test_keypoint_box_and_track_reinitialisation():
+    kp = np.array([[10.0, 20.0], [30.0, 60.0], [20.0, 40.0], [25.0, 30.0], [0.0, 0.0]])
+    sc = np.array([0.9, 0.9, 0.9, 0.9, 0.1])
+    np.testing.assert_allclose(keypoint_box(kp, sc, 0.3, margin=0.25), [0, 10, 40, 70])
+    assert keypoint_box(kp, sc, 0.95) is None
+    track = BoxTrack((100, 100), reinit_score=0.5, smoothing=0.5)
+    assert track.current()[1] == "frame"
+    track.update(kp[:4], sc[:4])
+    box, source = track.current()
+    assert source == "track" and box[2] - box[0] > 20
+    track.update(kp[:4] + 10, sc[:4])  # smoothed: half way to the new box
+    np.testing.assert_allclose(track.current()[0], box + 5)
+    track.update(kp[:4], np.full(4, 0.2))  # mean score below reinit_score: back to the whole frame
+    assert track.current()[1] == "frame"
+
+
+# ------------------------------------------------------------------ the verb
+def _draw_figure(t: int, size=(128, 96)) -> np.ndarray:
+    """A dark stick figure on a light background whose arms wave (BGR uint8)."""
+    w, h = size
+    img = np.full((h, w, 3), 205, np.uint8)
+    cx = w // 2 + int(4 * np.sin(t / 3))
+    dark = (40, 40, 40)
+    cv2.circle(img, (cx, 18), 8, dark, -1)
+    cv2.line(img, (cx, 26), (cx, 60), dark, 6)
+    cv2.line(img, (cx, 34), (cx - 22, 40 + int(10 * np.sin(t / 2))), dark, 3)
+    cv2.line(img, (cx, 34), (cx + 22, 40 - int(10 * np.sin(t / 2))), dark, 3)
+    cv2.line(img, (cx, 60), (cx - 12, 88), dark, 3)
+    cv2.line(img, (cx, 60), (cx + 12, 88), dark, 3)
+    return img
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("clips")
+    frames = root / "seq01" / "rgb"
+    frames.mkdir(parents=True)
+    video = root / "wave.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (128, 96))
+    for t in range(10):
+        img = _draw_figure(t)
+        cv2.imwrite(str(frames / f"syn_{t:05d}.png"), img)
+        writer.write(img)
+    writer.release()
+    return {"frames": frames, "video": video, "root": root}
+
+
+def test_video_verb_writes_tracks_features_video_and_plots(clips, tmp_path, capsys):
+    from hyper_sapiens.prior import PosePrior
+
+    prior = PosePrior().save(tmp_path / "prior")
+    out = tmp_path / "out"
+    code = main(["video", "--checkpoint", str(WEIGHTS), str(clips["video"]), str(clips["frames"]), "--out", str(out),
+                 "--batch-size", "4", "--device", "cpu", "--filter", "savgol", "--window", "5", "--prior", str(prior)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "frames/s" in captured.out
+    for name, fps in (("wave", 15.0), ("seq01", 30.0)):  # a MINI-RGBD rgb/ folder is named by its sequence
+        d = out / name
+        for file in ("keypoints.csv", "keypoints.json", "keypoints_raw.json", "features.json", "skeleton.mp4",
+                     "trajectories.png", "speed.png"):
+            assert (d / file).is_file(), (name, file)
+        with open(d / "keypoints.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 10 * K
+        assert rows[-1]["frame"] == "9" and float(rows[K]["time_s"]) == pytest.approx(1 / fps, abs=1e-4)
+        assert rows[0]["box_source"] == "frame" and any(r["plausibility"] for r in rows)
+        results = json.loads((d / "keypoints.json").read_text())
+        assert [r["frame"] for r in results] == list(range(10)) and len(results[0]["keypoints"]) == 3 * K
+        features = json.loads((d / "features.json").read_text())
+        assert features["fps"] == fps and features["frames"] == 10
+        assert set(features["joints"]) == set(COCO17.names) and features["share_implausible"] is not None
+        assert features["clip"]["prior_threshold"] is not None
+        cap = cv2.VideoCapture(str(d / "skeleton.mp4"))
+        assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+        cap.release()
+
+
+def test_video_verb_takes_boxes_from_a_detections_file(clips, tmp_path):
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 2, "category_id": 1, "bbox": [30, 5, 70, 88], "score": 0.9},
+                                {"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.5}]))
+    out = tmp_path / "out"
+    code = main(["video", "--checkpoint", str(WEIGHTS), str(clips["frames"]), "--out", str(out), "--detections",
+                 str(dets), "--device", "cpu", "--no-video", "--no-plots", "--batch-size", "3", "--no-flip-test"])
+    assert code == 0
+    with open(out / "seq01" / "keypoints.csv", newline="") as f:
+        sources = {int(r["frame"]): r["box_source"] for r in csv.DictReader(f)}
+    assert sources[2] == "detection" and sources[0] == "frame"
+    assert not (out / "seq01" / "skeleton.mp4").exists()
+
+
+def _error(capsys, argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar, if one was drawn
+    assert err.startswith("video: error: ")
+    return err
+
+
+def test_video_errors_name_the_file_and_frame(clips, tmp_path, capsys):
+    base = ["video", "--checkpoint", str(WEIGHTS), "--out", str(tmp_path / "out"), "--device", "cpu",
+            "--no-video", "--no-plots"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert str(empty) in _error(capsys, [*base, str(empty)])
+    fake = tmp_path / "notavideo.mp4"
+    fake.write_bytes(b"this is not a video")
+    assert str(fake) in _error(capsys, [*base, str(fake)])
+    assert "no such video" in _error(capsys, [*base, str(tmp_path / "missing.avi")])
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for t in range(3):
+        cv2.imwrite(str(mixed / f"{t:03d}.png"), _draw_figure(t, (128, 96) if t < 2 else (96, 96)))
+    err = _error(capsys, [*base, str(mixed)])
+    assert "002.png: frame 2" in err and "96x96" in err
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    cv2.imwrite(str(truncated / "000.png"), _draw_figure(0))
+    data = (truncated / "000.png").read_bytes()
+    (truncated / "001.png").write_bytes(data[: len(data) // 2])
+    assert "001.png" in _error(capsys, [*base, str(truncated)])
+    assert "--batch-size" in _error(capsys, [*base, "--batch-size", "0", str(clips["frames"])])
