@@ -288,3 +288,21 @@ def test_video_errors_name_the_file_and_frame(clips, tmp_path, capsys):
     (truncated / "001.png").write_bytes(data[: len(data) // 2])
     assert "001.png" in _error(capsys, [*base, str(truncated)])
     assert "--batch-size" in _error(capsys, [*base, "--batch-size", "0", str(clips["frames"])])
+
+
+def test_the_runs_prior_is_found_beside_the_checkpoint(tmp_path):
+    from hyper_sapiens.video.plausibility import flag_implausible, run_prior
+
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = run / "best.safetensors"
+    assert run_prior(ckpt) is None
+    (run / "prior.safetensors").write_bytes(b"")
+    (run / "config.yaml").write_text("eval:\n  prior: null\nloss:\n  sds:\n    prior: prior.safetensors\n")
+    assert run_prior(ckpt) == str(run / "prior.safetensors")
+    (run / "config.yaml").write_text("loss:\n  sds:\n    prior: /nowhere/prior.safetensors\n")
+    assert run_prior(ckpt) is None
+    flags, thr = flag_implausible(np.array([1.0, 1.0, 1.0, 5.0, np.nan]))
+    assert thr == 3.0 and np.array_equal(flags[:4], [0, 0, 0, 1]) and np.isnan(flags[4])
+    flags, thr = flag_implausible(np.array([1.0, 2.0]), threshold=1.5)
+    assert thr == 1.5 and flags.tolist() == [0.0, 1.0]

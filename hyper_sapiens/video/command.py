@@ -53,7 +53,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="frame rate (default: the video's; 30 for a folder of frames)")
     parser.add_argument("--moving-threshold", type=float, default=0.5,
                         help="a joint moves above this speed, in torso lengths/s (default 0.5)")
-    parser.add_argument("--prior", default=None, help="pose prior (train-prior output) to score every frame")
+    parser.add_argument("--prior", default=None,
+                        help="pose prior (train-prior output) to score every frame (default: the prior named by "
+                        "the checkpoint's run config.yaml, eval.prior or loss.sds.prior, if it exists)")
+    parser.add_argument("--no-prior", action="store_true", help="do not score frames with a prior")
     parser.add_argument("--prior-threshold", type=float, default=None,
                         help="frames scoring above this are flagged (default: 3 x the clip's median score)")
     parser.add_argument("--no-video", action="store_true", help="do not write the drawn skeleton.mp4")
@@ -157,6 +160,14 @@ def run(args: argparse.Namespace) -> int:
         if len(set(names)) != len(names):
             raise ValueError(f"two inputs share an output name ({', '.join(names)}); run them separately")
         detections = _frame_boxes(args.detections, 0.0) if args.detections else None
+        if args.no_prior:
+            args.prior = None
+        elif not args.prior:
+            from .plausibility import run_prior
+
+            args.prior = run_prior(args.checkpoint)
+            if args.prior:
+                print(f"video: scoring frames with the run's prior {args.prior}", file=sys.stderr)
         device = pick_device(args.device)
         model, pipe, codec, _ = load_predictor(args.checkpoint, "torch", device)
         if not isinstance(model, torch.nn.Module):

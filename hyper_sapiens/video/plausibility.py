@@ -7,7 +7,39 @@ import os
 import numpy as np
 import torch
 
-__all__ = ["flag_implausible", "frame_plausibility"]
+__all__ = ["flag_implausible", "frame_plausibility", "run_prior"]
+
+
+def run_prior(checkpoint: str | os.PathLike) -> str | None:
+    """The prior of the run a checkpoint belongs to: ``eval.prior``, else ``loss.sds.prior``, of the
+    ``config.yaml`` that ``train`` writes beside its checkpoints, when that file names one that exists (as
+    written, or relative to the run folder); ``None`` otherwise."""
+    from pathlib import Path
+
+    import yaml
+
+    run_dir = Path(checkpoint).parent
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        return None
+    try:
+        cfg = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return None
+    for name in (_lookup(cfg, "eval", "prior"), _lookup(cfg, "loss", "sds", "prior")):
+        if not isinstance(name, str) or not name:
+            continue
+        for candidate in (Path(name), run_dir / name):
+            if candidate.exists():
+                return str(candidate)
+    return None
+
+
+def _lookup(cfg: object, *keys: str) -> object:
+    """``cfg[k1][k2]...`` of nested mappings, ``None`` where a level is missing or not a mapping."""
+    for key in keys:
+        cfg = cfg.get(key) if isinstance(cfg, dict) else None
+    return cfg
 
 
 def frame_plausibility(
