@@ -306,3 +306,34 @@ def test_the_runs_prior_is_found_beside_the_checkpoint(tmp_path):
     assert thr == 3.0 and np.array_equal(flags[:4], [0, 0, 0, 1]) and np.isnan(flags[4])
     flags, thr = flag_implausible(np.array([1.0, 2.0]), threshold=1.5)
     assert thr == 1.5 and flags.tolist() == [0.0, 1.0]
+
+
+def test_track_clip_shares_the_box_within_a_batch_and_follows_the_keypoints():
+    import torch
+
+    from hyper_sapiens.data.pipeline import PipelineConfig, codec_from_pipeline
+    from hyper_sapiens.video.tracker import track_clip
+
+    pipe = PipelineConfig(input_size=(32, 32), heatmap_size=(16, 16), augment=False)
+    codec = codec_from_pipeline(pipe)
+    rng = np.random.default_rng(0)
+    peaks = rng.uniform(4, 12, (K, 2))  # heatmap pixels: joints spread over the middle of the crop
+    yy, xx = np.mgrid[0:16, 0:16]
+    maps = np.exp(-((xx[None] - peaks[:, :1, None]) ** 2 + (yy[None] - peaks[:, 1:, None]) ** 2) / 2) * 0.9
+    seen = []
+
+    def fake_model(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        seen.append(images.shape[0])
+        return {"heatmaps": torch.as_tensor(maps, dtype=torch.float32)[None].repeat(images.shape[0], 1, 1, 1)}
+
+    frames = [np.zeros((60, 80, 3), np.uint8) for _ in range(7)]
+    result = track_clip(frames, fake_model, pipe, codec, torch.device("cpu"), (80, 60), batch_size=3,
+                        flip_test=False)
+    assert seen == [3, 3, 1]
+    assert result.box_source == ["frame"] * 3 + ["track"] * 4
+    np.testing.assert_array_equal(result.boxes[3], result.boxes[5])  # one box per batch
+    assert result.keypoints.shape == (7, K, 2) and np.all(result.scores > 0.7)
+    # the track's box lies around the first batch's keypoints, inside the frame
+    lo, hi = result.keypoints[2].min(0), result.keypoints[2].max(0)
+    box = result.boxes[3]
+    assert (box[:2] <= lo).all() and (box[2:] >= hi).all() and box[2] <= 79 and box[3] <= 59
