@@ -163,7 +163,7 @@ def clean_track(
     fps: float,
     min_score: float = 0.3,
     max_gap: int = 5,
-    method: str = "one-euro",
+    method: str = "savgol",
     min_cutoff: float = 1.0,
     beta: float = 0.05,
     window: int = 9,
