@@ -43,6 +43,7 @@ import torch
 
 from hyper_sapiens.data.factory import inference_pipeline
 from hyper_sapiens.data.pipeline import codec_from_pipeline
+from hyper_sapiens.devices import cpu_name
 from hyper_sapiens.models import build_model, load_model, model_flops
 from hyper_sapiens.models.export import DeployModel, export_model
 from hyper_sapiens.models.pretrained import packaged_weights_path
@@ -51,16 +52,6 @@ QUICK_CASES = ("tiny@256x192", "sapiens_0.3b@256x192")
 FULL_CASES = QUICK_CASES + ("sapiens_0.3b@512x384", "sapiens_0.3b@1024x768")
 BACKENDS = ("torch_eager", "torch_compile", "onnxruntime")
 
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def machine() -> dict:

@@ -14,25 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
 
 import torch
 
+from hyper_sapiens.devices import cpu_name
 from hyper_sapiens.models import autocast_for, build_model, model_flops
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def sync(device: torch.device) -> None:
