@@ -273,18 +273,26 @@ def test_missing_storage_record_is_refused(tmp_path):
 BOMB_BYTES = 16 << 20  # 16 MiB of zeros deflate to ~16 KiB
 
 
-def test_decompression_bomb_is_refused_without_inflating_it(tmp_path):
-    """A deflated record expanding far beyond the 16 declared bytes: refused from the zip header sizes."""
-    path = write_archive(tmp_path / "bomb.pth", state_dict_pickle(), records={"0": bytes(BOMB_BYTES)}, deflated=("0",))
-    assert path.stat().st_size < BOMB_BYTES // 500
+def assert_refused_in_little_memory(load, path: Path, error: type[Exception], match: str) -> None:
+    """``load(path)`` raises ``error`` matching ``match``, and Python's peak allocation meanwhile stays under 4 MiB
+    (a bomb inflated in full would take its 16 MiB)."""
     tracemalloc.start()
     try:
-        with pytest.raises(UnsafeCheckpointError, match=f"bomb.pth: record archive/data/0 holds {BOMB_BYTES} bytes"):
-            read_torch_checkpoint(path)
+        with pytest.raises(error, match=match):
+            load(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 4 << 20
+
+
+def test_decompression_bomb_is_refused_without_inflating_it(tmp_path):
+    """A deflated record expanding far beyond the 16 declared bytes: refused from the zip header sizes."""
+    path = write_archive(tmp_path / "bomb.pth", state_dict_pickle(), records={"0": bytes(BOMB_BYTES)}, deflated=("0",))
+    assert path.stat().st_size < BOMB_BYTES // 500
+    assert_refused_in_little_memory(
+        read_torch_checkpoint, path, UnsafeCheckpointError, f"bomb.pth: record archive/data/0 holds {BOMB_BYTES} bytes"
+    )
 
 
 def test_decompression_bomb_with_lying_header_is_never_inflated_past_the_declared_size(tmp_path):
@@ -292,14 +300,9 @@ def test_decompression_bomb_with_lying_header_is_never_inflated_past_the_declare
     then the CRC (of the whole stream) does not match."""
     path = write_archive(tmp_path / "liar.pth", state_dict_pickle(), records={"0": bytes(BOMB_BYTES)}, deflated=("0",))
     set_claimed_size(path, "archive/data/0", 16)
-    tracemalloc.start()
-    try:
-        with pytest.raises(UnsafeCheckpointError, match="liar.pth: record archive/data/0 is corrupt"):
-            read_torch_checkpoint(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 << 20
+    assert_refused_in_little_memory(
+        read_torch_checkpoint, path, UnsafeCheckpointError, "liar.pth: record archive/data/0 is corrupt"
+    )
 
 
 def test_compressed_record_claiming_more_than_deflate_can_hold_is_refused(tmp_path):
@@ -424,14 +427,9 @@ def test_legitimate_checkpoints_still_convert(tmp_path, capsys):
 def test_load_state_file_refuses_compressed_records_without_inflating_them(tmp_path):
     """``init_from`` files go to torch.load(weights_only=True), which would inflate the record in full."""
     path = write_archive(tmp_path / "bomb.pt", state_dict_pickle(), records={"0": bytes(BOMB_BYTES)}, deflated=("0",))
-    tracemalloc.start()
-    try:
-        with pytest.raises(UnsafeCheckpointError, match="bomb.pt: record archive/data/0 is compressed"):
-            load_state_file(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 << 20
+    assert_refused_in_little_memory(
+        load_state_file, path, UnsafeCheckpointError, "bomb.pt: record archive/data/0 is compressed"
+    )
     with pytest.raises(UnsafeCheckpointError, match="model_torchscript.pt2: refused: a TorchScript archive"):
         load_state_file(torchscript_lookalike(tmp_path))
     plain = write_archive(tmp_path / "plain.pt", state_dict_pickle())
@@ -443,14 +441,9 @@ def test_resume_state_with_a_compressed_record_is_refused_without_inflating_it(t
     from hyper_sapiens.engine.checkpointing import load_trainer_state
 
     path = write_archive(tmp_path / "last.ckpt", state_dict_pickle(), records={"0": bytes(BOMB_BYTES)}, deflated=("0",))
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match="last.ckpt: record archive/data/0 is compressed"):
-            load_trainer_state(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 << 20
+    assert_refused_in_little_memory(
+        load_trainer_state, path, ValueError, "last.ckpt: record archive/data/0 is compressed"
+    )
 
 
 def _train(tiny_dataset: Path, tmp_path: Path, capsys, **overrides: str) -> tuple[int, str]:
