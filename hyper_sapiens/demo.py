@@ -218,10 +218,10 @@ def video_phase(out: Path, data_meta: dict[str, Any], checkpoint: Path, device: 
 
     Returns:
         the ``video`` entry of ``metrics.json``: ``checkpoint``, ``filter``, ``prior`` (as the verb recorded
-        them in ``features.json``), ``clips`` (per clip: ``input``, ``truth``, ``out``, ``frames``,
-        ``mean_error_px {raw, cleaned}``, ``jitter_px {raw, cleaned, truth}``, ``time_s``, ``frames_per_s``) and
-        ``mean`` (over clips: the same error and jitter keys, ``frames`` in all, ``frames_per_s`` = all frames /
-        all time). Paths are relative to ``out``.
+        them in ``features.json``; the prior relative to ``out``), ``clips`` (per clip: ``input``, ``truth``,
+        ``out``, ``frames``, ``mean_error_px {raw, cleaned}``, ``jitter_px {raw, cleaned, truth}``, ``time_s``,
+        ``frames_per_s``) and ``mean`` (over clips: the same error and jitter keys, ``frames`` in all,
+        ``frames_per_s`` = all frames / all time). Paths are relative to ``out``.
 
     Raises:
         VideoPhaseError: the verb exited with an error on a clip.
@@ -245,7 +245,8 @@ def video_phase(out: Path, data_meta: dict[str, Any], checkpoint: Path, device: 
         clip_dir = out / VIDEO_OUT / name
         result = compare_with_truth(clip_dir / "keypoints.csv", data / "minirgbd" / seq)
         features = json.loads((clip_dir / "features.json").read_text(encoding="utf-8"))
-        recorded = {"filter": features["clip"]["filter"], "prior": features["clip"]["prior"]}
+        prior = features["clip"]["prior"]
+        recorded = {"filter": features["clip"]["filter"], "prior": None if prior is None else _relative(prior, out)}
         clips[name] = {
             "input": f"data/{rel}",
             "truth": f"data/minirgbd/{seq}",
@@ -263,11 +264,15 @@ def video_phase(out: Path, data_meta: dict[str, Any], checkpoint: Path, device: 
                       for k in ("raw", "cleaned", "truth")},
         "frames_per_s": round(frames / seconds, 2) if seconds > 0 else None,
     }
+    return {"checkpoint": _relative(checkpoint, out), **recorded, "clips": clips, "mean": mean}
+
+
+def _relative(path: str | Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies under it (as a POSIX string), else as given."""
     try:
-        checkpoint_rel = checkpoint.relative_to(out).as_posix()
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
-        checkpoint_rel = str(checkpoint)
-    return {"checkpoint": checkpoint_rel, **recorded, "clips": clips, "mean": mean}
+        return str(path)
 
 
 def _mean_finite(values: list[float | None]) -> float | None:
@@ -381,7 +386,8 @@ def _video_lines(video: dict[str, Any]) -> list[str]:
         f"`hyper-sapiens video` with the stage-3 weights (`{video['checkpoint']}`), default cleaning "
         f"(`{video['filter']}`) and {prior}, on each MINI-RGBD-style sequence rendered as a video "
         "(`hyper-sapiens synth --videos`), compared with the sequence's true joints (the 13 COCO17 joints "
-        "MINI-RGBD has). Mean error is the mean distance in pixels from the true joint over joints and frames; "
+        "MINI-RGBD has). Mean error is the mean distance in pixels from the true joint over joints and frames "
+        "(the cleaned track leaves out the joints it dropped, score below 0.3, and could not interpolate); "
         "jitter is the mean norm of p[t+1] − 2 p[t] + p[t−1] over joints and frames, in pixels/frame², with the "
         "truth's own jitter beside it (a track smoother than that lags behind the motion); frames/s is frames "
         "over the wall time of the verb's call, model loading and writing the files included.",

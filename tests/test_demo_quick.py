@@ -51,7 +51,7 @@ def _check_video_phase(out, metrics):
     video = metrics["video"]
     assert set(video) == {"checkpoint", "filter", "prior", "clips", "mean"}
     assert video["checkpoint"] == "runs/stage3/final.safetensors" and video["filter"] == "savgol"
-    assert video["prior"] and video["prior"].endswith("prior.safetensors")  # found via runs/stage3/config.yaml
+    assert video["prior"] == "runs/prior/prior.safetensors"  # the verb found it via runs/stage3/config.yaml
     assert list(video["clips"]) == ["minirgbd_01", "minirgbd_02"]
     for name, clip in video["clips"].items():
         assert set(clip) == {"input", "truth", "out", "frames", "mean_error_px", "jitter_px", "time_s", "frames_per_s"}
