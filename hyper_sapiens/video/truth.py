@@ -116,8 +116,7 @@ def mean_error(pred: np.ndarray, truth: np.ndarray) -> float:
     """Mean Euclidean distance between ``pred`` and ``truth`` (both ``(T, K, 2)`` pixels) over the joints and
     frames where both are finite; ``NaN`` when there are none."""
     d = np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(truth, np.float64), axis=-1)
-    d = d[np.isfinite(d)]
-    return float(d.mean()) if d.size else float("nan")
+    return float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
 
 
 def jitter(track: np.ndarray) -> float:
@@ -131,8 +130,7 @@ def jitter(track: np.ndarray) -> float:
     if p.shape[0] < 3:
         return float("nan")
     acc = np.linalg.norm(p[2:] - 2.0 * p[1:-1] + p[:-2], axis=-1)
-    acc = acc[np.isfinite(acc)]
-    return float(acc.mean()) if acc.size else float("nan")
+    return float(np.nanmean(acc)) if np.isfinite(acc).any() else float("nan")
 
 
 def compare_with_truth(keypoints_csv: str | os.PathLike, seq_dir: str | os.PathLike) -> dict:
