@@ -368,7 +368,7 @@ def _report(summary: dict[str, Any], metrics: dict[str, Any]) -> str:
         "",
         "![worst predictions](eval/predictions_worst.png)",
         "",
-        *_video_lines(summary["video"]),
+        *(_video_lines(summary["video"]) if summary.get("video") else []),
     ]
     return "\n".join(lines)
 
@@ -418,7 +418,7 @@ def _video_lines(video: dict[str, Any]) -> list[str]:
 
 def _print_table(summary: dict[str, Any]) -> None:
     zero_shot = summary.get("pretrained_zero_shot_pck@0.05")
-    video = summary["video"]["mean"]
+    video = summary["video"]["mean"] if summary.get("video") else None
     rows = [
         ("PCK@0.05 (test_real)", f"{summary['pck@0.05']:.4f}"),
         ("PCK@0.05 untrained", f"{summary['untrained_pck@0.05']:.4f}"),
@@ -427,11 +427,11 @@ def _print_table(summary: dict[str, Any]) -> None:
         ("EPE px", f"{summary['epe']:.2f}"),
         ("G-Error", f"{summary['g_error']:.5f}"),
         ("COCO AP", "n/a" if summary["coco_ap"] is None else f"{summary['coco_ap']:.4f}"),
-        ("video error px raw -> cleaned", f"{_num(video['mean_error_px']['raw'])} -> "
-                                          f"{_num(video['mean_error_px']['cleaned'])}"),
-        ("video jitter raw -> cleaned (truth)", f"{_num(video['jitter_px']['raw'])} -> "
-                                                f"{_num(video['jitter_px']['cleaned'])} "
-                                                f"({_num(video['jitter_px']['truth'])})"),
+        *([("video error px raw -> cleaned", f"{_num(video['mean_error_px']['raw'])} -> "
+                                             f"{_num(video['mean_error_px']['cleaned'])}"),
+           ("video jitter raw -> cleaned (truth)", f"{_num(video['jitter_px']['raw'])} -> "
+                                                   f"{_num(video['jitter_px']['cleaned'])} "
+                                                   f"({_num(video['jitter_px']['truth'])})")] if video else []),
         ("total time s", f"{summary['total_time_s']}"),
     ]
     width = max(len(r[0]) for r in rows)

@@ -1,4 +1,5 @@
-"""hyper_sapiens.video.truth: error and jitter against hand-computed values on small hand-made arrays and files."""
+"""hyper_sapiens.video.truth: error and jitter against hand-computed values on small hand-made arrays and files;
+the demo's video phase around it (its report section, a failing verb)."""
 
 from __future__ import annotations
 
@@ -141,3 +142,30 @@ def test_compare_with_truth_on_a_hand_made_sequence(tmp_path):
     _write_csv(out / "keypoints.csv", raw[:3], cleaned[:3])
     with pytest.raises(DataFileError, match="3 frames"):
         compare_with_truth(out / "keypoints.csv", tmp_path / "seq" / "01")
+
+
+def test_demo_report_video_section_links_the_files_and_shows_missing_values_as_na():
+    from hyper_sapiens.demo import _video_lines
+
+    clip = {"input": "data/videos/minirgbd_01.mp4", "truth": "data/minirgbd/01", "out": "video/minirgbd_01",
+            "frames": 3, "mean_error_px": {"raw": 6.466, "cleaned": 4.0}, "jitter_px": {"raw": 1.5, "cleaned": None,
+            "truth": 0.1}, "time_s": 0.3, "frames_per_s": 10.0}
+    video = {"checkpoint": "runs/stage3/final.safetensors", "filter": "savgol", "prior": None,
+             "clips": {"minirgbd_01": clip},
+             "mean": {"frames": 3, "mean_error_px": clip["mean_error_px"], "jitter_px": clip["jitter_px"],
+                      "frames_per_s": 10.0}}
+    text = "\n".join(_video_lines(video))
+    assert text.startswith("## Video") and "pixels/frame²" in text and "no prior" in text
+    row = ("| [minirgbd_01](data/videos/minirgbd_01.mp4) | 3 | 6.47 | 4.00 | 1.50 | n/a | 0.10 | 10.0 | "
+           "[skeleton.mp4](video/minirgbd_01/skeleton.mp4), [features.json](video/minirgbd_01/features.json) |")
+    assert row in text
+
+
+def test_demo_video_phase_stops_on_a_failing_verb(tmp_path, capsys):
+    from hyper_sapiens.demo import VideoPhaseError, video_phase
+    from hyper_sapiens.synth import generate_dataset
+
+    meta = generate_dataset(tmp_path / "data", preset="tiny", seed=0, workers=1, progress=False, videos=True)
+    with pytest.raises(VideoPhaseError, match="exit code 2"):
+        video_phase(tmp_path, meta, tmp_path / "runs" / "stage3" / "missing.safetensors", "cpu")
+    assert "video: error:" in capsys.readouterr().err
