@@ -266,3 +266,51 @@ def test_refuses_to_overwrite_files_it_did_not_write(tmp_path):
     assert (tmp_path / "syrip" / "precious.txt").read_text() == "keep me"
     with pytest.raises(ValueError, match="preset"):
         generate_dataset(tmp_path / "x", preset="huge", workers=1, progress=False)
+
+
+def test_videos_hold_every_frame_of_each_sequence_and_go_away_on_regeneration(tmp_path):
+    out = tmp_path / "data"
+    meta = generate_dataset(out, preset="tiny", seed=0, workers=1, progress=False, videos=True)
+    seqs = meta["minirgbd"]["sequences"]
+    w, h = meta["minirgbd"]["image_size"]
+    frames = meta["minirgbd"]["frames_per_sequence"]
+    assert meta["videos"]["files"] == {s: f"videos/minirgbd_{s}.mp4" for s in seqs} and len(seqs) == 2
+    assert meta["videos"]["fps"] == 30.0 and meta["videos"]["frame_size"] == [w, h] == [160, 120]
+    assert json.loads((out / "meta.json").read_text())["videos"] == meta["videos"]
+    assert "videos/" in (out / "README.txt").read_text()
+    for seq in seqs:
+        cap = cv2.VideoCapture(str(out / "videos" / f"minirgbd_{seq}.mp4"))
+        assert cap.isOpened()
+        assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(30.0)
+        decoded = []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            decoded.append(frame)
+        cap.release()
+        assert len(decoded) == frames == 3
+        for t, frame in enumerate(decoded):
+            assert frame.shape == (h, w, 3)
+            png = cv2.imread(str(out / "minirgbd" / seq / "rgb" / f"syn_{t:05d}.png"), cv2.IMREAD_COLOR)
+            assert np.abs(frame.astype(np.int16) - png).mean() < 8.0, (seq, t)  # the frame itself, lossy
+    meta = generate_dataset(out, preset="tiny", seed=0, workers=1, progress=False)
+    assert meta["videos"] is None and meta["counts"]["videos"] == 0 and not (out / "videos").exists()
+
+
+def test_videos_need_an_mp4v_writer(tmp_path, monkeypatch, capsys):
+    from hyper_sapiens.cli import main
+
+    class NoEncoder:
+        def __init__(self, *args):
+            pass
+
+        def isOpened(self) -> bool:
+            return False
+
+    monkeypatch.setattr(cv2, "VideoWriter", NoEncoder)
+    code = main(["synth", "--out", str(tmp_path / "d"), "--preset", "tiny", "--workers", "1", "--videos",
+                 "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "synth: error: cannot write video" in err and "minirgbd_01.mp4" in err and "mp4v" in err

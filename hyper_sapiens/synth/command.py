@@ -46,6 +46,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="how syrip/ is laid out: project (train_syn/train_real/test_real files, default), "
                         "release (the SyRIP archive: one mixed 200R_1000S training file with is_synthetic, "
                         "train%%05d.jpg / test%%d.jpg) or fidip (FiDIP's flat layout)")
+    parser.add_argument("--videos", action="store_true",
+                        help="also encode each MINI-RGBD-style sequence's rgb frames as videos/minirgbd_<seq>.mp4 "
+                        "(mp4v, 30 frames/s, the sequence's size), the input of `hyper-sapiens video`")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -62,9 +65,14 @@ def run(args: argparse.Namespace) -> int:
     if preset not in PRESETS:
         print(f"synth: error: unknown infant preset {preset!r}; choose one of {sorted(PRESETS)}", file=sys.stderr)
         return 2
-    meta = generate_dataset(args.out, preset=preset, seed=args.seed, workers=workers,
-                            image_size=args.image_size, progress=not args.no_progress,
-                            labelled_fraction=args.labelled_fraction, syrip_layout=args.syrip_layout)
+    try:
+        meta = generate_dataset(args.out, preset=preset, seed=args.seed, workers=workers,
+                                image_size=args.image_size, progress=not args.no_progress,
+                                labelled_fraction=args.labelled_fraction, syrip_layout=args.syrip_layout,
+                                videos=args.videos)
+    except OSError as err:  # FileExistsError (foreign files in --out) included
+        print(f"synth: error: {err}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - start
     c = meta["counts"]
     w, h = meta["image_size"]
@@ -74,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
                                             f", in SyRIP's {args.syrip_layout} layout (docs/synth.md)"))
     print(f"  minirgbd: {c['minirgbd_sequences']} sequences, {c['minirgbd_frames']} frames")
     print(f"  skeletons: {c['skeleton_sequences']} sequences, {c['skeleton_frames']} frames")
+    if meta["videos"]:
+        print(f"  videos: {', '.join(meta['videos']['files'].values())}")
     print(f"  time: {elapsed:.1f} s")
     return 0
 
@@ -85,9 +95,10 @@ def _run_adults(args: argparse.Namespace, workers: int, start: float) -> int:
     if preset not in ADULT_PRESETS:
         print(f"synth: error: unknown adult preset {preset!r}; choose one of {sorted(ADULT_PRESETS)}", file=sys.stderr)
         return 2
-    if args.image_size is not None or args.labelled_fraction is not None or args.syrip_layout != "project":
-        print("synth: error: --image-size, --labelled-fraction and --syrip-layout apply to the infant data set only",
-              file=sys.stderr)
+    if (args.image_size is not None or args.labelled_fraction is not None or args.syrip_layout != "project"
+            or args.videos):
+        print("synth: error: --image-size, --labelled-fraction, --syrip-layout and --videos apply to the infant "
+              "data set only", file=sys.stderr)
         return 2
     meta = generate_adult_dataset(args.out, preset=preset, seed=args.seed, workers=workers,
                                   progress=not args.no_progress)

@@ -11,6 +11,7 @@ Layout (``DIR`` = the output folder; formats in ``docs/synth.md``)::
                        joints_2Ddep/syn_joints_2Ddep_%05d.txt, joints_3D/syn_joints_3D_%05d.txt}
     DIR/skeletons/seq_%05d_{coco17,minirgbd25}_{2d,3d}.npz
     DIR/detections/{train_real,test_real}.json
+    DIR/videos/minirgbd_<seq>.mp4                               the rgb frames as a video (``videos=True``)
     DIR/meta.json, DIR/README.txt, DIR/preview.png
 
 MINI-RGBD format sources (Hesse et al. 2018; the data set itself needs a licence, so the format
@@ -65,7 +66,9 @@ _STREAM = {"train_syn": 1, "train_real": 2, "test_real": 3, "minirgbd": 4, "skel
            "labels": 7, "detections": 8}
 _SUBJECT_BASE = {"train_syn": 0, "train_real": 100_000, "test_real": 200_000, "minirgbd": 300_000,
                  "skeleton": 400_000}
-_OUTPUTS = ("syrip", "minirgbd", "skeletons", "detections", "meta.json", "README.txt", "preview.png")
+_OUTPUTS = ("syrip", "minirgbd", "skeletons", "detections", "videos", "meta.json", "README.txt", "preview.png")
+VIDEO_CODEC = "mp4v"
+"""FourCC of the sequence videos (MPEG-4 Part 2, which OpenCV's pip wheels encode and decode)."""
 FALSE_POSITIVE_RATE = 0.05
 """Probability that a real image's detection list also holds one low-score (0.05-0.3) false box."""
 
@@ -280,7 +283,8 @@ def _work_items(preset: Preset) -> list[tuple]:
 
 def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0, workers: int | None = None,
                      image_size: tuple[int, int] | None = None, progress: bool = True, *,
-                     labelled_fraction: float | None = None, syrip_layout: str = "project") -> dict:
+                     labelled_fraction: float | None = None, syrip_layout: str = "project",
+                     videos: bool = False) -> dict:
     """Render the synthetic infant data set into ``out`` and return its metadata (also ``out/meta.json``).
 
     Args:
@@ -296,6 +300,11 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
             preset's, 0.25 for demo); the others get ``num_keypoints: 0`` and all-zero keypoints.
         syrip_layout: ``project`` (the three splits above), or ``release`` / ``fidip``: the SyRIP download's
             own layout, one mixed training file with ``is_synthetic`` (:mod:`hyper_sapiens.synth.syrip_release`).
+        videos: also encode each MINI-RGBD-style sequence's ``rgb/`` frames as ``videos/minirgbd_<seq>.mp4``
+            (:func:`write_sequence_videos`), the input ``hyper-sapiens video`` reads on a fresh machine.
+
+    Raises:
+        OSError: ``videos`` is set and OpenCV cannot open an ``mp4v`` video writer.
     """
     if int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
@@ -320,7 +329,9 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
             _CFG.update(previous)
     else:
         results = map_items(items, _run_item, _init_worker, cfg, workers, progress, f"synth {cfg_preset.name}")
-    meta = _write_indexes(out, cfg_preset, int(seed), results)
+    meta = _write_indexes(out, cfg_preset, int(seed), results, videos)
+    if videos:
+        write_sequence_videos(out, meta)
     from .preview import write_preview
 
     write_preview(out, meta)
@@ -337,7 +348,48 @@ def _init_worker_inline(cfg: dict[str, Any]) -> None:
     _CFG.update(cfg)
 
 
-def _write_indexes(out: Path, preset: Preset, seed: int, results: list[tuple]) -> dict:
+def write_sequence_videos(out: str | os.PathLike, meta: dict) -> list[Path]:
+    """Encode the ``rgb/`` frames of every MINI-RGBD-style sequence of a data set as a video.
+
+    Writes ``out/videos/minirgbd_<seq>.mp4`` (``meta["videos"]["files"]``): OpenCV's ``mp4v`` (MPEG-4 Part 2,
+    lossy; the PNGs stay the exact frames), the sequence's frame rate and frame size, frames in order.
+
+    Args:
+        out: a data set folder written by :func:`generate_dataset`.
+        meta: its metadata, with ``videos`` set (``generate_dataset(..., videos=True)``).
+
+    Returns:
+        The video paths, in sequence order.
+
+    Raises:
+        OSError: OpenCV cannot open the writer (a build without the ``mp4v`` encoder) or cannot read a frame.
+    """
+    out = Path(out)
+    info = meta["videos"]
+    fps, size = float(info["fps"]), tuple(int(v) for v in info["frame_size"])
+    written = []
+    for seq, rel in info["files"].items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = sorted((out / "minirgbd" / seq / "rgb").glob("syn_*.png"))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODEC), fps, size)
+        if not writer.isOpened():
+            raise OSError(f"cannot write video {path}: OpenCV ({cv2.__version__}) could not open a "
+                          f"{VIDEO_CODEC} writer at {size[0]}x{size[1]}, {fps:g} frames/s; render without videos, "
+                          "or install an OpenCV build with FFmpeg (opencv-python)")
+        try:
+            for frame_path in frames:
+                frame = cv2.imread(str(frame_path), cv2.IMREAD_COLOR)
+                if frame is None or (frame.shape[1], frame.shape[0]) != size:
+                    raise OSError(f"{frame_path}: unreadable, or not {size[0]}x{size[1]}")
+                writer.write(frame)
+        finally:
+            writer.release()
+        written.append(path)
+    return written
+
+
+def _write_indexes(out: Path, preset: Preset, seed: int, results: list[tuple], videos: bool = False) -> dict:
     width, height = preset.image_size
     per_split: dict[str, dict[int, tuple[dict, dict]]] = {s: {} for s in SPLITS}
     skeleton_frames = 0
@@ -379,14 +431,16 @@ def _write_indexes(out: Path, preset: Preset, seed: int, results: list[tuple]) -
     mw, mh = preset.minirgbd_size
     intr = scaled_minirgbd_intrinsics(mw, mh)
     write_json(out / "minirgbd" / "intrinsics.json", {**intr, "width": mw, "height": mh}, indent=2)
-    meta = _meta(preset, seed, counts, intr)
+    counts["videos"] = preset.minirgbd_sequences if videos else 0
+    meta = _meta(preset, seed, counts, intr, videos)
     write_json(out / "meta.json", meta, indent=2)
     write_bytes(out / "README.txt", _readme(meta).encode("utf-8"))
     return meta
 
 
-def _meta(preset: Preset, seed: int, counts: dict, intr: dict) -> dict:
+def _meta(preset: Preset, seed: int, counts: dict, intr: dict, videos: bool = False) -> dict:
     mw, mh = preset.minirgbd_size
+    seqs = [f"{s:02d}" for s in range(1, preset.minirgbd_sequences + 1)]
     return {
         "generator": "hyper_sapiens.synth",
         "version": __version__,
@@ -406,7 +460,7 @@ def _meta(preset: Preset, seed: int, counts: dict, intr: dict) -> dict:
             "image_keys": ["camera {fx, fy, cx, cy} (pixels)", "domain", "subject", "posture", "labelled"],
         },
         "minirgbd": {
-            "sequences": [f"{s:02d}" for s in range(1, preset.minirgbd_sequences + 1)],
+            "sequences": seqs,
             "frames_per_sequence": preset.minirgbd_frames,
             "image_size": [mw, mh],
             "intrinsics": intr,
@@ -424,6 +478,15 @@ def _meta(preset: Preset, seed: int, counts: dict, intr: dict) -> dict:
                      "visible": "(T, K) float32: COCO visibility 0/1/2 (2d), ones (3d)",
                      "layout": "str", "fps": "float", "subject": "int", "image_size": "(w, h), 2d only"},
             "note": "2d keypoints keep their projected coordinates even where visible == 0",
+        },
+        "videos": None if not videos else {
+            "files": {seq: f"videos/minirgbd_{seq}.mp4" for seq in seqs},
+            "source": "minirgbd/<seq>/rgb/syn_%05d.png, every frame in order",
+            "codec": VIDEO_CODEC,
+            "fps": preset.fps,
+            "frame_size": [mw, mh],
+            "frames_per_video": preset.minirgbd_frames,
+            "note": "lossy (MPEG-4 Part 2): the PNG frames are the exact images; joints_2Ddep is the truth",
         },
         "detections": {"format": "COCO detection results [{image_id, category_id, bbox xywh, score}]",
                        "box_noise": "each box edge moved by N(0, 0.03 * sqrt(w * h)) pixels; score U(0.85, 0.999)",
@@ -463,6 +526,8 @@ def _readme(meta: dict) -> str:
         f"skeletons/   {c['skeleton_sequences']} skeleton sequences, {c['skeleton_frames']} frames, "
         "COCO17 and MINI-RGBD 25 joints, 2D (pixels) and 3D (metres, camera frame)",
         "detections/  detection boxes for the real splits (COCO results format)",
+        *([f"videos/      the {c['videos']} MINI-RGBD-style sequences' rgb frames as videos minirgbd_<seq>.mp4 "
+           f"(mp4v, {meta['videos']['fps']:g} frames/s)"] if meta.get("videos") else []),
         "preview.png  contact sheet of samples from both domains with keypoints",
         "meta.json    everything above in machine-readable form, with the conventions and part ids",
         "",
