@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hyper_sapiens.cli import main
-from hyper_sapiens.keypoints import COCO17
+from hyper_sapiens.keypoints import COCO17, COCO17_LIMB_NAMES
 from hyper_sapiens.video.cleaning import (
     clean_track,
     interpolate_gaps,
@@ -102,6 +102,130 @@ def test_missing_frames_are_left_out_of_the_statistics_and_implausible_share():
     assert f["joints"]["nose"]["acceleration"]["n"] == t - 2 - 3
     assert f["share_implausible"] == pytest.approx(2 / 10)
     assert f["joints"]["nose"]["present"] == pytest.approx(10 / 11)
+
+
+def _rotate(pose: np.ndarray, angle: float, centre=(200.0, 120.0)) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return (pose - centre) @ np.array([[c, s], [-s, c]]) + centre
+
+
+def test_g_error_of_a_rigid_skeleton_is_zero():
+    """Translated, rotated and zoomed copies of one pose keep every bone / torso ratio: G-Error 0."""
+    t = 20
+    track = np.stack([_rotate(_pose(), 0.05 * i) * (1 + 0.02 * i) + (3.0 * i, -1.5 * i) for i in range(t)])
+    f = movement_features(track, 25.0)
+    assert f["g_error"] == pytest.approx(0.0, abs=1e-12)
+    assert set(f["g_error_per_bone"]) == set(COCO17_LIMB_NAMES)
+    assert all(v == pytest.approx(0.0, abs=1e-12) for v in f["g_error_per_bone"].values())
+    assert "g_error" in f["units"] and "g_error" in f["definitions"]
+
+
+def test_g_error_of_a_stretching_forearm_matches_the_formula_and_skips_missing_frames():
+    """The left forearm alternates between its length and 1.5 times it; the torso (40 px) stays. Per bone,
+    G_b = Var(l) / mean(l)^2 with l = length / torso: for the forearm the factors [1, 1.5, 1, 1.5] give
+    Var = 0.0625, mean = 1.25, G_b = 0.04; the other 11 limbs are constant, so G = 0.04 / 12. A frame without
+    the wrist counts for no forearm value, a frame without a hip for no bone at all."""
+    pose = _pose()
+    elbow, wrist = J["left_elbow"], J["left_wrist"]
+    track = np.repeat(pose[None], 6, axis=0)
+    factors = [1.0, 1.5, 1.0, 1.5, 1.0, 1.0]
+    for i, fac in enumerate(factors):
+        track[i, wrist] = pose[elbow] + fac * (pose[wrist] - pose[elbow])
+    track[4, wrist] = np.nan                 # no forearm in frame 4
+    track[5, J["left_hip"]] = np.nan         # no torso in frame 5: no bone counts
+    track[5, wrist] = pose[elbow] + 3.0 * (pose[wrist] - pose[elbow])   # would change G if counted
+    f = movement_features(track, 30.0)
+    ratios = np.array(factors[:4]) * np.linalg.norm(pose[wrist] - pose[elbow]) / 40.0
+    expected = ratios.var() / ratios.mean() ** 2
+    assert expected == pytest.approx(0.04)
+    assert f["g_error_per_bone"]["left_forearm"] == pytest.approx(expected)
+    assert f["g_error_per_bone"]["right_forearm"] == pytest.approx(0.0, abs=1e-12)
+    assert f["g_error"] == pytest.approx(expected / len(COCO17_LIMB_NAMES))
+
+
+# ------------------------------------------------------------------ SDS correction of flagged frames
+@pytest.fixture(scope="module")
+def pose_prior():
+    """A small prior trained in-process (about 2 s on one core) on jittered copies of :func:`_pose`, some joints
+    hidden: it knows one pose, so a wrist far from it is implausible."""
+    import torch
+
+    from hyper_sapiens.prior import PosePrior
+    from hyper_sapiens.prior.normalize import augment_normalized
+
+    torch.manual_seed(0)
+    prior = PosePrior(denoiser={"hidden": 64, "blocks": 1, "embed_dim": 32, "groups": 8})
+    base = prior.normalize(torch.as_tensor(_pose()[None], dtype=torch.float32)).x
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(prior.denoiser.parameters(), lr=3e-3)
+    for _ in range(300):
+        x, m = augment_normalized(base + 0.05 * torch.randn((128, K, 2), generator=gen), torch.ones(128, K),
+                                  "coco17", gen, rotate_deg=0.0, flip_prob=0.0, joint_mask_prob=0.1)
+        t = torch.randint(0, prior.num_steps, (128,), generator=gen)
+        eps = torch.randn(x.shape, generator=gen)
+        loss = ((prior.denoiser(prior.schedule.q_sample(x, t, eps), t, m) - eps).square().sum(-1) * m).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return prior.freeze()
+
+
+def _track_with_a_bad_frame() -> np.ndarray:
+    """8 frames of the pose drifting right; frame 3's left wrist is thrown 150 px away and its nose is missing,
+    frame 1 lacks its right ankle."""
+    track = _pose()[None] + (np.arange(8) * 1.5)[:, None, None] * np.array([1.0, 0.0])
+    track[3, J["left_wrist"]] += (150.0, 90.0)
+    track[3, J["nose"]] = np.nan
+    track[1, J["right_ankle"]] = np.nan
+    return track
+
+
+def test_sds_correction_moves_the_flagged_wrist_back_and_leaves_the_rest(pose_prior):
+    from hyper_sapiens.video.correction import correct_frames, correction_summary
+    from hyper_sapiens.video.plausibility import flag_implausible, frame_plausibility
+
+    track = _track_with_a_bad_frame()
+    scores = frame_plausibility(pose_prior, track, "cpu")
+    flags, threshold = flag_implausible(scores)
+    assert flags.tolist() == [0, 0, 0, 1, 0, 0, 0, 0], scores
+    # the wrist is 175 px = 6 torso sizes (28 px) off; each step moves a coordinate by at most lr torso sizes
+    corrected = correct_frames(pose_prior, track, flags, steps=40, lr=0.2)
+    after = frame_plausibility(pose_prior, corrected, "cpu")
+    assert after[3] < 0.5 * scores[3] and after[3] < threshold
+    truth = _pose()[J["left_wrist"]] + (4.5, 0.0)
+    wrist = J["left_wrist"]
+    assert np.linalg.norm(corrected[3, wrist] - truth) < 0.25 * np.linalg.norm(track[3, wrist] - truth)
+    others = [i for i in range(8) if i != 3]
+    assert np.array_equal(corrected[others], track[others], equal_nan=True)   # bit for bit, NaN included
+    assert np.isnan(corrected[3, J["nose"]]).all() and np.isfinite(np.delete(corrected[3], J["nose"], 0)).all()
+    # deterministic, and a no-op without steps
+    assert np.array_equal(correct_frames(pose_prior, track, flags, steps=40, lr=0.2), corrected, equal_nan=True)
+    assert np.array_equal(correct_frames(pose_prior, track, flags, steps=0), track, equal_nan=True)
+    summary = correction_summary(track, corrected, flags, scores, after, threshold, 40, 0.2)
+    shift = np.linalg.norm(corrected[3] - track[3], axis=-1)
+    assert summary["frames_corrected"] == 1 and summary["joints_corrected"] == K - 1
+    assert summary["mean_shift_px"] == pytest.approx(np.nanmean(shift))
+    assert summary["score_before"] == pytest.approx(scores[3]) and summary["score_after"] == pytest.approx(after[3])
+    assert summary["still_flagged_after"] == 0 and summary["steps"] == 40 and summary["lr"] == 0.2
+
+
+def test_sds_correction_keeps_the_frames_place_and_size(pose_prior):
+    """Correcting a moved and zoomed copy of the track gives the same copy of the corrected track: the
+    steps happen in the prior's normalised frame and are mapped back with each frame's own normalisation."""
+    from hyper_sapiens.video.correction import correct_frames
+
+    track = _track_with_a_bad_frame()
+    flags = np.array([0, 0, 0, 1, 0, 0, 0, 0.0])
+    corrected = correct_frames(pose_prior, track, flags, steps=10, lr=0.2)
+
+    def move(p: np.ndarray) -> np.ndarray:
+        return p * 2.5 + (700.0, -300.0)
+
+    moved = correct_frames(pose_prior, move(track), flags, steps=10, lr=0.2)
+    np.testing.assert_allclose(moved, move(corrected), atol=0.05)   # float32 steps on coordinates up to ~1000 px
+    assert np.abs(moved[3] - move(track)[3])[np.isfinite(moved[3])].max() > 5.0   # and the frame did move
+    with pytest.raises(ValueError, match="step size"):
+        correct_frames(pose_prior, track, flags, steps=2, lr=0.0)
 
 
 # ------------------------------------------------------------------ cleaning
