@@ -350,22 +350,73 @@ def test_video_verb_writes_tracks_features_video_and_plots(clips, tmp_path, caps
     for name, fps in (("wave", 15.0), ("seq01", 30.0)):  # a MINI-RGBD rgb/ folder is named by its sequence
         d = out / name
         for file in ("keypoints.csv", "keypoints.json", "keypoints_raw.json", "features.json", "skeleton.mp4",
-                     "trajectories.png", "speed.png"):
+                     "trajectories.png", "speed.png", "plausibility.png"):
             assert (d / file).is_file(), (name, file)
+        assert not (d / "keypoints_corrected.json").exists()  # no --correct-steps
         with open(d / "keypoints.csv", newline="") as f:
             rows = list(csv.DictReader(f))
         assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 10 * K
         assert rows[-1]["frame"] == "9" and float(rows[K]["time_s"]) == pytest.approx(1 / fps, abs=1e-4)
         assert rows[0]["box_source"] == "frame" and any(r["plausibility"] for r in rows)
+        assert not any(r["x_corrected"] or r["y_corrected"] for r in rows)
         results = json.loads((d / "keypoints.json").read_text())
         assert [r["frame"] for r in results] == list(range(10)) and len(results[0]["keypoints"]) == 3 * K
         features = json.loads((d / "features.json").read_text())
         assert features["fps"] == fps and features["frames"] == 10
         assert set(features["joints"]) == set(COCO17.names) and features["share_implausible"] is not None
-        assert features["clip"]["prior_threshold"] is not None
+        assert features["clip"]["prior_threshold"] is not None and features["clip"]["correction"] is None
+        assert "g_error" in features and set(features["g_error_per_bone"]) == set(COCO17_LIMB_NAMES)
         cap = cv2.VideoCapture(str(d / "skeleton.mp4"))
         assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
         cap.release()
+
+
+def test_video_verb_corrects_flagged_frames_apart_from_the_cleaned_track(clips, tmp_path, pose_prior, capsys):
+    """Threshold 0 flags every scored frame: each is corrected, written to keypoints_corrected.json and the
+    x_corrected / y_corrected columns, summarised in clip.correction; keypoints.json keeps the cleaned track.
+    Without a prior the same options correct nothing and the columns stay (empty)."""
+    prior = pose_prior.save(tmp_path / "prior")
+    base = ["video", "--checkpoint", str(WEIGHTS), str(clips["frames"]), "--device", "cpu", "--no-video",
+            "--batch-size", "5", "--correct-steps", "3", "--correct-lr", "0.5"]
+    out = tmp_path / "out"
+    assert main([*base, "--out", str(out), "--prior", str(prior), "--prior-threshold", "0"]) == 0
+    d = out / "seq01"
+    with open(d / "keypoints.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == CSV_COLUMNS and CSV_COLUMNS[-2:] == ("x_corrected", "y_corrected")
+    flagged = [r for r in rows if r["flagged"] == "1"]
+    assert flagged and all(r["flagged"] in ("0", "1", "") for r in rows)
+    for r in rows:
+        assert bool(r["x_corrected"]) == bool(r["x"])  # missing stays missing
+        if r["flagged"] != "1":
+            assert (r["x_corrected"], r["y_corrected"]) == (r["x"], r["y"])
+    assert any(r["x_corrected"] != r["x"] for r in flagged if r["x"])
+    cleaned = json.loads((d / "keypoints.json").read_text())
+    corrected = json.loads((d / "keypoints_corrected.json").read_text())
+    assert [c["frame"] for c in corrected] == list(range(10)) and len(corrected[0]["keypoints"]) == 3 * K
+    assert corrected != cleaned
+    row = next(r for r in flagged if r["x"])
+    t, k = int(row["frame"]), COCO17.names.index(row["joint"])
+    assert corrected[t]["keypoints"][3 * k] == pytest.approx(float(row["x_corrected"]), abs=1e-3)
+    assert cleaned[t]["keypoints"][3 * k] == pytest.approx(float(row["x"]), abs=1e-3)
+    features = json.loads((d / "features.json").read_text())
+    corr = features["clip"]["correction"]
+    assert corr["steps"] == 3 and corr["lr"] == 0.5
+    assert corr["frames_corrected"] == len({r["frame"] for r in flagged}) and corr["mean_shift_px"] > 0
+    assert corr["score_before"] is not None and corr["score_after"] is not None
+    assert corr["still_flagged_after"] == corr["frames_corrected"]  # nothing scores below 0
+    assert (d / "plausibility.png").is_file()
+
+    out2 = tmp_path / "out2"
+    assert main([*base, "--out", str(out2), "--no-prior"]) == 0
+    assert "--correct-steps needs a prior" in capsys.readouterr().err
+    d2 = out2 / "seq01"
+    assert (d2 / "trajectories.png").is_file() and not (d2 / "plausibility.png").exists()
+    assert not (d2 / "keypoints_corrected.json").exists()
+    with open(d2 / "keypoints.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == CSV_COLUMNS and not any(r["x_corrected"] or r["flagged"] for r in rows)
+    assert json.loads((d2 / "features.json").read_text())["clip"]["correction"] is None
 
 
 def test_video_verb_takes_boxes_from_a_detections_file(clips, tmp_path):
