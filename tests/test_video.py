@@ -463,6 +463,8 @@ def test_video_errors_name_the_file_and_frame(clips, tmp_path, capsys):
     (truncated / "001.png").write_bytes(data[: len(data) // 2])
     assert "001.png" in _error(capsys, [*base, str(truncated)])
     assert "--batch-size" in _error(capsys, [*base, "--batch-size", "0", str(clips["frames"])])
+    assert "--correct-steps" in _error(capsys, [*base, "--correct-steps", "-1", str(clips["frames"])])
+    assert "--correct-lr" in _error(capsys, [*base, "--correct-lr", "0", str(clips["frames"])])
 
 
 def test_the_runs_prior_is_found_beside_the_checkpoint(tmp_path):

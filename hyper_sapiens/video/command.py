@@ -22,7 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "folder of frames sorted by name such as a MINI-RGBD rgb/ folder). The crop box comes from --detections, "
         "else from the previous frames' keypoints, else the whole frame. Low-score joints become gaps, short gaps "
         "are interpolated, a temporal filter removes jitter; features.json holds speeds, accelerations, range of "
-        "motion and left-right symmetry. Outputs go to OUT/<clip name>/ (docs/video.md).",
+        "motion, left-right symmetry and G-Error. With a pose prior every frame is scored, implausible frames are "
+        "flagged and, with --correct-steps, moved toward plausible poses by SDS steps, reported apart from the "
+        "cleaned track. Outputs go to OUT/<clip name>/ (docs/video.md).",
         epilog="example: hyper-sapiens video --checkpoint runs/demo/stage3/best.safetensors clip.mp4 "
         "data/minirgbd/01/rgb --out video_out/ --filter savgol",
     )
@@ -61,14 +63,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-prior", action="store_true", help="do not score frames with a prior")
     parser.add_argument("--prior-threshold", type=float, default=None,
                         help="frames scoring above this are flagged (default: 3 x the clip's median score)")
-    parser.add_argument("--correct-steps", type=int, default=0,
+    parser.add_argument("--correct-steps", type=int, default=0, metavar="N",
                         help="with a prior, move each flagged frame by this many SDS steps toward the prior's "
                         "denoised pose; written apart from the cleaned track (x_corrected/y_corrected, "
                         "keypoints_corrected.json); default 0 = no correction")
-    parser.add_argument("--correct-lr", type=float, default=DEFAULT_CORRECT_LR,
+    parser.add_argument("--correct-lr", type=float, default=DEFAULT_CORRECT_LR, metavar="LR",
                         help="SDS step size: the fraction of the way to the denoised pose taken per step, in the "
-                        f"prior's normalised frame (default {DEFAULT_CORRECT_LR}, the best of those tried on "
-                        "corrupted poses; docs/video.md)")
+                        f"prior's normalised frame (default {DEFAULT_CORRECT_LR}: at 10 steps the smallest tried "
+                        "that made most corrupted test poses plausible again; docs/video.md)")
     parser.add_argument("--no-video", action="store_true", help="do not write the drawn skeleton.mp4")
     parser.add_argument("--no-plots", action="store_true", help="do not write the plots")
     parser.set_defaults(func=run)
