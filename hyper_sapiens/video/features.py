@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.g_error import g_error
 from ..keypoints import COCO17
 from ..keypoints.torso import torso_length
 
@@ -149,6 +148,8 @@ def movement_features(
         flags = np.asarray(implausible, np.float64)
         scored = np.isfinite(flags)
         share_implausible = float(flags[scored].mean()) if scored.any() else None
+
+    from ..evaluation.g_error import g_error  # here: importing the evaluation package loads torch
 
     bones = g_error(np.nan_to_num(kp), present.astype(np.float64))
     g_total = bones["g_error"] if np.isfinite(bones["g_error"]) else None
