@@ -28,7 +28,7 @@ import torch
 __all__ = ["DEFAULT_CORRECT_LR", "DEFAULT_T_RANGE", "correct_frames", "correction_summary"]
 
 #: Fraction of the step to the prior's denoised pose taken per SDS step (docs/video.md: how it was chosen).
-DEFAULT_CORRECT_LR = 0.2
+DEFAULT_CORRECT_LR = 0.1
 
 #: DDPM steps the SDS noise level is drawn from (the low band :class:`~hyper_sapiens.prior.SDSLoss` defaults to).
 DEFAULT_T_RANGE = (20, 200)
