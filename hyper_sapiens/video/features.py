@@ -45,6 +45,7 @@ UNITS = {
     "mean_speed_ratio": "left / right (1 = equal)",
     "share_implausible": "fraction of scored frames (0-1)",
     "g_error": "dimensionless (squared coefficient of variation; 0 = constant bone proportions)",
+    "g_error_per_bone": "dimensionless (as g_error, per bone)",
     "fps": "frames/s",
     "duration_s": "s",
 }
