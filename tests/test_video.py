@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hyper_sapiens.cli import main
-from hyper_sapiens.keypoints import COCO17
+from hyper_sapiens.keypoints import COCO17, COCO17_LIMB_NAMES
 from hyper_sapiens.video.cleaning import (
     clean_track,
     interpolate_gaps,
@@ -102,6 +102,130 @@ def test_missing_frames_are_left_out_of_the_statistics_and_implausible_share():
     assert f["joints"]["nose"]["acceleration"]["n"] == t - 2 - 3
     assert f["share_implausible"] == pytest.approx(2 / 10)
     assert f["joints"]["nose"]["present"] == pytest.approx(10 / 11)
+
+
+def _rotate(pose: np.ndarray, angle: float, centre=(200.0, 120.0)) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return (pose - centre) @ np.array([[c, s], [-s, c]]) + centre
+
+
+def test_g_error_of_a_rigid_skeleton_is_zero():
+    """Translated, rotated and zoomed copies of one pose keep every bone / torso ratio: G-Error 0."""
+    t = 20
+    track = np.stack([_rotate(_pose(), 0.05 * i) * (1 + 0.02 * i) + (3.0 * i, -1.5 * i) for i in range(t)])
+    f = movement_features(track, 25.0)
+    assert f["g_error"] == pytest.approx(0.0, abs=1e-12)
+    assert set(f["g_error_per_bone"]) == set(COCO17_LIMB_NAMES)
+    assert all(v == pytest.approx(0.0, abs=1e-12) for v in f["g_error_per_bone"].values())
+    assert {"g_error", "g_error_per_bone"} <= set(f["units"]) & set(f["definitions"])
+
+
+def test_g_error_of_a_stretching_forearm_matches_the_formula_and_skips_missing_frames():
+    """The left forearm alternates between its length and 1.5 times it; the torso (40 px) stays. Per bone,
+    G_b = Var(l) / mean(l)^2 with l = length / torso: for the forearm the factors [1, 1.5, 1, 1.5] give
+    Var = 0.0625, mean = 1.25, G_b = 0.04; the other 11 limbs are constant, so G = 0.04 / 12. A frame without
+    the wrist counts for no forearm value, a frame without a hip for no bone at all."""
+    pose = _pose()
+    elbow, wrist = J["left_elbow"], J["left_wrist"]
+    track = np.repeat(pose[None], 6, axis=0)
+    factors = [1.0, 1.5, 1.0, 1.5, 1.0, 1.0]
+    for i, fac in enumerate(factors):
+        track[i, wrist] = pose[elbow] + fac * (pose[wrist] - pose[elbow])
+    track[4, wrist] = np.nan                 # no forearm in frame 4
+    track[5, J["left_hip"]] = np.nan         # no torso in frame 5: no bone counts
+    track[5, wrist] = pose[elbow] + 3.0 * (pose[wrist] - pose[elbow])   # would change G if counted
+    f = movement_features(track, 30.0)
+    ratios = np.array(factors[:4]) * np.linalg.norm(pose[wrist] - pose[elbow]) / 40.0
+    expected = ratios.var() / ratios.mean() ** 2
+    assert expected == pytest.approx(0.04)
+    assert f["g_error_per_bone"]["left_forearm"] == pytest.approx(expected)
+    assert f["g_error_per_bone"]["right_forearm"] == pytest.approx(0.0, abs=1e-12)
+    assert f["g_error"] == pytest.approx(expected / len(COCO17_LIMB_NAMES))
+
+
+# ------------------------------------------------------------------ SDS correction of flagged frames
+@pytest.fixture(scope="module")
+def pose_prior():
+    """A small prior trained in-process (about 2 s on one core) on jittered copies of :func:`_pose`, some joints
+    hidden: it knows one pose, so a wrist far from it is implausible."""
+    import torch
+
+    from hyper_sapiens.prior import PosePrior
+    from hyper_sapiens.prior.normalize import augment_normalized
+
+    torch.manual_seed(0)
+    prior = PosePrior(denoiser={"hidden": 64, "blocks": 1, "embed_dim": 32, "groups": 8})
+    base = prior.normalize(torch.as_tensor(_pose()[None], dtype=torch.float32)).x
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(prior.denoiser.parameters(), lr=3e-3)
+    for _ in range(300):
+        x, m = augment_normalized(base + 0.05 * torch.randn((128, K, 2), generator=gen), torch.ones(128, K),
+                                  "coco17", gen, rotate_deg=0.0, flip_prob=0.0, joint_mask_prob=0.1)
+        t = torch.randint(0, prior.num_steps, (128,), generator=gen)
+        eps = torch.randn(x.shape, generator=gen)
+        loss = ((prior.denoiser(prior.schedule.q_sample(x, t, eps), t, m) - eps).square().sum(-1) * m).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return prior.freeze()
+
+
+def _track_with_a_bad_frame() -> np.ndarray:
+    """8 frames of the pose drifting right; frame 3's left wrist is thrown 150 px away and its nose is missing,
+    frame 1 lacks its right ankle."""
+    track = _pose()[None] + (np.arange(8) * 1.5)[:, None, None] * np.array([1.0, 0.0])
+    track[3, J["left_wrist"]] += (150.0, 90.0)
+    track[3, J["nose"]] = np.nan
+    track[1, J["right_ankle"]] = np.nan
+    return track
+
+
+def test_sds_correction_moves_the_flagged_wrist_back_and_leaves_the_rest(pose_prior):
+    from hyper_sapiens.video.correction import correct_frames, correction_summary
+    from hyper_sapiens.video.plausibility import flag_implausible, frame_plausibility
+
+    track = _track_with_a_bad_frame()
+    scores = frame_plausibility(pose_prior, track, "cpu")
+    flags, threshold = flag_implausible(scores)
+    assert flags.tolist() == [0, 0, 0, 1, 0, 0, 0, 0], scores
+    # the wrist is 175 px = 6 torso sizes (28 px) off; each step moves a coordinate by at most lr torso sizes
+    corrected = correct_frames(pose_prior, track, flags, steps=40, lr=0.2)
+    after = frame_plausibility(pose_prior, corrected, "cpu")
+    assert after[3] < 0.5 * scores[3] and after[3] < threshold
+    truth = _pose()[J["left_wrist"]] + (4.5, 0.0)
+    wrist = J["left_wrist"]
+    assert np.linalg.norm(corrected[3, wrist] - truth) < 0.25 * np.linalg.norm(track[3, wrist] - truth)
+    others = [i for i in range(8) if i != 3]
+    assert np.array_equal(corrected[others], track[others], equal_nan=True)   # bit for bit, NaN included
+    assert np.isnan(corrected[3, J["nose"]]).all() and np.isfinite(np.delete(corrected[3], J["nose"], 0)).all()
+    # deterministic, and a no-op without steps
+    assert np.array_equal(correct_frames(pose_prior, track, flags, steps=40, lr=0.2), corrected, equal_nan=True)
+    assert np.array_equal(correct_frames(pose_prior, track, flags, steps=0), track, equal_nan=True)
+    summary = correction_summary(track, corrected, flags, scores, after, threshold, 40, 0.2)
+    shift = np.linalg.norm(corrected[3] - track[3], axis=-1)
+    assert summary["frames_corrected"] == 1 and summary["joints_corrected"] == K - 1
+    assert summary["mean_shift_px"] == pytest.approx(np.nanmean(shift))
+    assert summary["score_before"] == pytest.approx(scores[3]) and summary["score_after"] == pytest.approx(after[3])
+    assert summary["still_flagged_after"] == 0 and summary["steps"] == 40 and summary["lr"] == 0.2
+
+
+def test_sds_correction_keeps_the_frames_place_and_size(pose_prior):
+    """Correcting a moved and zoomed copy of the track gives the same copy of the corrected track: the
+    steps happen in the prior's normalised frame and are mapped back with each frame's own normalisation."""
+    from hyper_sapiens.video.correction import correct_frames
+
+    track = _track_with_a_bad_frame()
+    flags = np.array([0, 0, 0, 1, 0, 0, 0, 0.0])
+    corrected = correct_frames(pose_prior, track, flags, steps=10, lr=0.2)
+
+    def move(p: np.ndarray) -> np.ndarray:
+        return p * 2.5 + (700.0, -300.0)
+
+    moved = correct_frames(pose_prior, move(track), flags, steps=10, lr=0.2)
+    np.testing.assert_allclose(moved, move(corrected), atol=0.05)   # float32 steps on coordinates up to ~1000 px
+    assert np.abs(moved[3] - move(track)[3])[np.isfinite(moved[3])].max() > 5.0   # and the frame did move
+    with pytest.raises(ValueError, match="step size"):
+        correct_frames(pose_prior, track, flags, steps=2, lr=0.0)
 
 
 # ------------------------------------------------------------------ cleaning
@@ -226,22 +350,73 @@ def test_video_verb_writes_tracks_features_video_and_plots(clips, tmp_path, caps
     for name, fps in (("wave", 15.0), ("seq01", 30.0)):  # a MINI-RGBD rgb/ folder is named by its sequence
         d = out / name
         for file in ("keypoints.csv", "keypoints.json", "keypoints_raw.json", "features.json", "skeleton.mp4",
-                     "trajectories.png", "speed.png"):
+                     "trajectories.png", "speed.png", "plausibility.png"):
             assert (d / file).is_file(), (name, file)
+        assert not (d / "keypoints_corrected.json").exists()  # no --correct-steps
         with open(d / "keypoints.csv", newline="") as f:
             rows = list(csv.DictReader(f))
         assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 10 * K
         assert rows[-1]["frame"] == "9" and float(rows[K]["time_s"]) == pytest.approx(1 / fps, abs=1e-4)
         assert rows[0]["box_source"] == "frame" and any(r["plausibility"] for r in rows)
+        assert not any(r["x_corrected"] or r["y_corrected"] for r in rows)
         results = json.loads((d / "keypoints.json").read_text())
         assert [r["frame"] for r in results] == list(range(10)) and len(results[0]["keypoints"]) == 3 * K
         features = json.loads((d / "features.json").read_text())
         assert features["fps"] == fps and features["frames"] == 10
         assert set(features["joints"]) == set(COCO17.names) and features["share_implausible"] is not None
-        assert features["clip"]["prior_threshold"] is not None
+        assert features["clip"]["prior_threshold"] is not None and features["clip"]["correction"] is None
+        assert "g_error" in features and set(features["g_error_per_bone"]) == set(COCO17_LIMB_NAMES)
         cap = cv2.VideoCapture(str(d / "skeleton.mp4"))
         assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
         cap.release()
+
+
+def test_video_verb_corrects_flagged_frames_apart_from_the_cleaned_track(clips, tmp_path, pose_prior, capsys):
+    """Threshold 0 flags every scored frame: each is corrected, written to keypoints_corrected.json and the
+    x_corrected / y_corrected columns, summarised in clip.correction; keypoints.json keeps the cleaned track.
+    Without a prior the same options correct nothing and the columns stay (empty)."""
+    prior = pose_prior.save(tmp_path / "prior")
+    base = ["video", "--checkpoint", str(WEIGHTS), str(clips["frames"]), "--device", "cpu", "--no-video",
+            "--batch-size", "5", "--correct-steps", "3", "--correct-lr", "0.5"]
+    out = tmp_path / "out"
+    assert main([*base, "--out", str(out), "--prior", str(prior), "--prior-threshold", "0"]) == 0
+    d = out / "seq01"
+    with open(d / "keypoints.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == CSV_COLUMNS and CSV_COLUMNS[-2:] == ("x_corrected", "y_corrected")
+    flagged = [r for r in rows if r["flagged"] == "1"]
+    assert flagged and all(r["flagged"] in ("0", "1", "") for r in rows)
+    for r in rows:
+        assert bool(r["x_corrected"]) == bool(r["x"])  # missing stays missing
+        if r["flagged"] != "1":
+            assert (r["x_corrected"], r["y_corrected"]) == (r["x"], r["y"])
+    assert any(r["x_corrected"] != r["x"] for r in flagged if r["x"])
+    cleaned = json.loads((d / "keypoints.json").read_text())
+    corrected = json.loads((d / "keypoints_corrected.json").read_text())
+    assert [c["frame"] for c in corrected] == list(range(10)) and len(corrected[0]["keypoints"]) == 3 * K
+    assert corrected != cleaned
+    row = next(r for r in flagged if r["x"])
+    t, k = int(row["frame"]), COCO17.names.index(row["joint"])
+    assert corrected[t]["keypoints"][3 * k] == pytest.approx(float(row["x_corrected"]), abs=1e-3)
+    assert cleaned[t]["keypoints"][3 * k] == pytest.approx(float(row["x"]), abs=1e-3)
+    features = json.loads((d / "features.json").read_text())
+    corr = features["clip"]["correction"]
+    assert corr["steps"] == 3 and corr["lr"] == 0.5
+    assert corr["frames_corrected"] == len({r["frame"] for r in flagged}) and corr["mean_shift_px"] > 0
+    assert corr["score_before"] is not None and corr["score_after"] is not None
+    assert corr["still_flagged_after"] == corr["frames_corrected"]  # nothing scores below 0
+    assert (d / "plausibility.png").is_file()
+
+    out2 = tmp_path / "out2"
+    assert main([*base, "--out", str(out2), "--no-prior"]) == 0
+    assert "--correct-steps needs a prior" in capsys.readouterr().err
+    d2 = out2 / "seq01"
+    assert (d2 / "trajectories.png").is_file() and not (d2 / "plausibility.png").exists()
+    assert not (d2 / "keypoints_corrected.json").exists()
+    with open(d2 / "keypoints.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == CSV_COLUMNS and not any(r["x_corrected"] or r["flagged"] for r in rows)
+    assert json.loads((d2 / "features.json").read_text())["clip"]["correction"] is None
 
 
 def test_video_verb_takes_boxes_from_a_detections_file(clips, tmp_path):
@@ -288,6 +463,8 @@ def test_video_errors_name_the_file_and_frame(clips, tmp_path, capsys):
     (truncated / "001.png").write_bytes(data[: len(data) // 2])
     assert "001.png" in _error(capsys, [*base, str(truncated)])
     assert "--batch-size" in _error(capsys, [*base, "--batch-size", "0", str(clips["frames"])])
+    assert "--correct-steps" in _error(capsys, [*base, "--correct-steps", "-1", str(clips["frames"])])
+    assert "--correct-lr" in _error(capsys, [*base, "--correct-lr", "0", str(clips["frames"])])
 
 
 def test_the_runs_prior_is_found_beside_the_checkpoint(tmp_path):

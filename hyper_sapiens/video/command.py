@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data.io import DataFileError
 from ..models.restricted_unpickler import UnsafeCheckpointError
+from .correction import DEFAULT_CORRECT_LR
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,7 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "folder of frames sorted by name such as a MINI-RGBD rgb/ folder). The crop box comes from --detections, "
         "else from the previous frames' keypoints, else the whole frame. Low-score joints become gaps, short gaps "
         "are interpolated, a temporal filter removes jitter; features.json holds speeds, accelerations, range of "
-        "motion and left-right symmetry. Outputs go to OUT/<clip name>/ (docs/video.md).",
+        "motion, left-right symmetry and G-Error. With a pose prior every frame is scored, implausible frames are "
+        "flagged and, with --correct-steps, moved toward plausible poses by SDS steps, reported apart from the "
+        "cleaned track. Outputs go to OUT/<clip name>/ (docs/video.md).",
         epilog="example: hyper-sapiens video --checkpoint runs/demo/stage3/best.safetensors clip.mp4 "
         "data/minirgbd/01/rgb --out video_out/ --filter savgol",
     )
@@ -60,6 +63,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-prior", action="store_true", help="do not score frames with a prior")
     parser.add_argument("--prior-threshold", type=float, default=None,
                         help="frames scoring above this are flagged (default: 3 x the clip's median score)")
+    parser.add_argument("--correct-steps", type=int, default=0, metavar="N",
+                        help="with a prior, move each flagged frame by this many SDS steps toward the prior's "
+                        "denoised pose; written apart from the cleaned track (x_corrected/y_corrected, "
+                        "keypoints_corrected.json); default 0 = no correction, 10-20 suggested")
+    parser.add_argument("--correct-lr", type=float, default=DEFAULT_CORRECT_LR, metavar="LR",
+                        help="SDS step size: the fraction of the way to the denoised pose taken per step, in the "
+                        f"prior's normalised frame; a step moves a coordinate by at most LR torso sizes (default "
+                        f"{DEFAULT_CORRECT_LR}: at equal N x LR, smaller steps were slightly closer to the truth on "
+                        "corrupted test poses, 0.05 by under 1%% for twice the steps; docs/video.md)")
     parser.add_argument("--no-video", action="store_true", help="do not write the drawn skeleton.mp4")
     parser.add_argument("--no-plots", action="store_true", help="do not write the plots")
     parser.set_defaults(func=run)
@@ -94,6 +106,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--fps must be > 0, got {args.fps}")
     if args.filter == "savgol" and (args.window < 3 or args.window % 2 == 0 or not 0 <= args.order < args.window):
         raise ValueError(f"--window must be odd and >= 3 and --order in [0, window); got {args.window}, {args.order}")
+    if args.correct_steps < 0:
+        raise ValueError(f"--correct-steps must be >= 0, got {args.correct_steps}")
+    if not args.correct_lr > 0:
+        raise ValueError(f"--correct-lr must be > 0, got {args.correct_lr}")
 
 
 def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any, Any], device: Any,
@@ -104,7 +120,14 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
     from .. import json_safe
     from .cleaning import clean_track
     from .features import movement_features
-    from .outputs import keypoint_results, write_keypoints_csv, write_keypoints_json, write_plots, write_skeleton_video
+    from .outputs import (
+        keypoint_results,
+        write_keypoints_csv,
+        write_keypoints_json,
+        write_plausibility_plot,
+        write_plots,
+        write_skeleton_video,
+    )
     from .tracker import track_clip
 
     model, pipe, codec = predictor
@@ -116,19 +139,34 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
     cleaned = clean_track(raw.keypoints, raw.scores, clip.fps, min_score=args.min_score, max_gap=args.max_gap,
                           method=args.filter, min_cutoff=args.min_cutoff, beta=args.beta, window=args.window,
                           order=args.order)
-    plaus = flags = None
+    plaus = flags = corrected = plaus_after = correction = None
     threshold = None
     if args.prior:
+        from ..prior import PosePrior
         from .plausibility import flag_implausible, frame_plausibility
 
-        plaus = frame_plausibility(args.prior, cleaned.keypoints, device)
+        prior = PosePrior.load(args.prior, device=device)
+        plaus = frame_plausibility(prior, cleaned.keypoints, device)
         flags, threshold = flag_implausible(plaus, args.prior_threshold)
+        if args.correct_steps > 0:
+            from .correction import correct_frames, correction_summary
+
+            corrected = correct_frames(prior, cleaned.keypoints, flags, args.correct_steps, args.correct_lr, device)
+            plaus_after = plaus.copy()
+            idx = np.flatnonzero(flags == 1.0)
+            if idx.size:
+                plaus_after[idx] = frame_plausibility(prior, corrected[idx], device)
+            correction = correction_summary(cleaned.keypoints, corrected, flags, plaus, plaus_after, threshold,
+                                            args.correct_steps, args.correct_lr)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_keypoints_csv(out_dir / "keypoints.csv", clip.fps, raw.keypoints, raw.scores, cleaned.keypoints,
-                        cleaned.gap, cleaned.interpolated, raw.box_source, plaus, flags)
+                        cleaned.gap, cleaned.interpolated, raw.box_source, plaus, flags, corrected)
     write_keypoints_json(out_dir / "keypoints_raw.json", keypoint_results(raw.keypoints, raw.scores, clip.fps))
     write_keypoints_json(out_dir / "keypoints.json",
                          keypoint_results(cleaned.keypoints, raw.scores, clip.fps, flags))
+    if corrected is not None:
+        write_keypoints_json(out_dir / "keypoints_corrected.json",
+                             keypoint_results(corrected, raw.scores, clip.fps, flags))
     features = movement_features(cleaned.keypoints, clip.fps, args.moving_threshold, flags)
     t = raw.keypoints.shape[0]
     features["clip"] = {
@@ -136,13 +174,15 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
         "filter": args.filter, "min_score": args.min_score, "max_gap": args.max_gap,
         "gaps": int(cleaned.gap.sum()), "interpolated": int(cleaned.interpolated.sum()),
         "box_sources": {s: raw.box_source.count(s) for s in ("detection", "track", "frame")},
-        "prior": args.prior, "prior_threshold": threshold,
+        "prior": args.prior, "prior_threshold": threshold, "correction": correction,
     }
     (out_dir / "features.json").write_text(json_safe.dumps(features, indent=2), encoding="utf-8")
     if not args.no_video:
         write_skeleton_video(out_dir / "skeleton.mp4", clip.frames(), cleaned.keypoints, clip.fps, clip.size)
     if not args.no_plots:
         write_plots(out_dir, cleaned.keypoints, clip.fps)
+        if plaus is not None:
+            write_plausibility_plot(out_dir / "plausibility.png", plaus, clip.fps, threshold, flags, plaus_after)
     return {"clip": clip.name, "frames": t, "out": str(out_dir),
             "frames_per_s": round(t / elapsed, 2) if elapsed else None}
 
@@ -169,6 +209,9 @@ def run(args: argparse.Namespace) -> int:
             args.prior = run_prior(args.checkpoint)
             if args.prior:
                 print(f"video: scoring frames with the run's prior {args.prior}", file=sys.stderr)
+        if args.correct_steps > 0 and not args.prior:
+            print("video: --correct-steps needs a prior (--prior, or the run's); no frame is corrected",
+                  file=sys.stderr)
         device = pick_device(args.device)
         model, pipe, codec, _ = load_predictor(args.checkpoint, "torch", device)
         if not isinstance(model, torch.nn.Module):

@@ -5,7 +5,10 @@ in COCO17 order. Every derivative uses only frames where the joints involved are
 
 * speed ``v_t = |p_{t+1} - p_t| · fps`` (px/s, ``T - 1`` values per joint);
 * acceleration ``a_t = |p_{t+1} - 2 p_t + p_{t-1}| · fps²`` (px/s², ``T - 2`` values per joint);
-* torso length: the median over frames of :func:`~hyper_sapiens.keypoints.torso.torso_length` (px).
+* torso length: the median over frames of :func:`~hyper_sapiens.keypoints.torso.torso_length` (px);
+* G-Error (:func:`hyper_sapiens.evaluation.g_error.g_error`): per bone, the squared coefficient of variation over
+  the clip of the bone's length divided by the frame's torso length, averaged over the bones (0 = constant
+  proportions); a frame counts for a bone when both its joints and the four torso joints are present.
 
 Units are stated in the returned dict (``units``) and in docs/video.md.
 """
@@ -41,6 +44,8 @@ UNITS = {
     "speed_correlation": "Pearson r (-1..1)",
     "mean_speed_ratio": "left / right (1 = equal)",
     "share_implausible": "fraction of scored frames (0-1)",
+    "g_error": "dimensionless (squared coefficient of variation; 0 = constant bone proportions)",
+    "g_error_per_bone": "dimensionless (as g_error, per bone)",
     "fps": "frames/s",
     "duration_s": "s",
 }
@@ -145,6 +150,12 @@ def movement_features(
         scored = np.isfinite(flags)
         share_implausible = float(flags[scored].mean()) if scored.any() else None
 
+    from ..evaluation.g_error import g_error  # here: importing the evaluation package loads torch
+
+    bones = g_error(np.nan_to_num(kp), present.astype(np.float64))
+    g_total = bones["g_error"] if np.isfinite(bones["g_error"]) else None
+    g_per_bone = {name: (v if np.isfinite(v) else None) for name, v in bones["per_bone"].items()}
+
     return {
         "units": UNITS,
         "definitions": {
@@ -158,6 +169,10 @@ def movement_features(
             "speed_correlation": "Pearson correlation of the left and right joints' speeds over common frame pairs",
             "mean_speed_ratio": "mean speed of the left joint / mean speed of the right joint",
             "share_implausible": "share of prior-scored frames whose plausibility score is above the threshold",
+            "g_error": "mean over bones (COCO17 limbs) with >= 2 usable frames of Var_t(l_t) / mean_t(l_t)^2, "
+                       "l_t = bone length / torso length in frame t; a frame counts for a bone when both its "
+                       "joints and the four torso joints are present",
+            "g_error_per_bone": "Var_t(l_t) / mean_t(l_t)^2 of each bone (null with fewer than 2 usable frames)",
         },
         "frames": t,
         "fps": float(fps),
@@ -168,4 +183,6 @@ def movement_features(
         "symmetry": symmetry,
         "limbs_share_moving": share_any,
         "share_implausible": share_implausible,
+        "g_error": g_total,
+        "g_error_per_bone": g_per_bone,
     }

@@ -12,12 +12,19 @@ import numpy as np
 
 from ..keypoints import COCO17
 
-__all__ = ["CSV_COLUMNS", "write_keypoints_csv", "write_keypoints_json", "write_skeleton_video", "write_plots"]
+__all__ = [
+    "CSV_COLUMNS",
+    "write_keypoints_csv",
+    "write_keypoints_json",
+    "write_plausibility_plot",
+    "write_plots",
+    "write_skeleton_video",
+]
 
 #: Columns of ``keypoints.csv``, one row per frame and joint (docs/video.md describes each).
 CSV_COLUMNS = (
     "frame", "time_s", "joint", "x_raw", "y_raw", "score", "gap", "interpolated", "x", "y",
-    "box_source", "plausibility", "flagged",
+    "box_source", "plausibility", "flagged", "x_corrected", "y_corrected",
 )
 
 
@@ -36,9 +43,11 @@ def write_keypoints_csv(
     box_source: list[str],
     plausibility: np.ndarray | None = None,
     flags: np.ndarray | None = None,
+    corrected: np.ndarray | None = None,
 ) -> Path:
     """One row per frame and joint. ``raw``/``cleaned`` ``(T, K, 2)`` pixels, ``scores``/``gap``/``interpolated``
-    ``(T, K)``, ``plausibility``/``flags`` ``(T,)`` or ``None``. Empty cells are missing values."""
+    ``(T, K)``, ``plausibility``/``flags`` ``(T,)`` or ``None``, ``corrected`` ``(T, K, 2)`` pixels (the track after
+    the SDS correction of flagged frames) or ``None`` (its columns stay empty). Empty cells are missing values."""
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -47,10 +56,11 @@ def write_keypoints_csv(
             plaus = _num(plausibility[t], 5) if plausibility is not None else ""
             flag = "" if flags is None or not np.isfinite(flags[t]) else str(int(flags[t]))
             for k, name in enumerate(COCO17.names):
+                xc, yc = (corrected[t, k] if corrected is not None else (None, None))
                 writer.writerow([
                     t, f"{t / fps:.4f}", name, _num(raw[t, k, 0]), _num(raw[t, k, 1]), _num(scores[t, k], 4),
                     int(gap[t, k]), int(interpolated[t, k]), _num(cleaned[t, k, 0]), _num(cleaned[t, k, 1]),
-                    box_source[t], plaus, flag,
+                    box_source[t], plaus, flag, _num(xc), _num(yc),
                 ])
     return path
 
@@ -144,3 +154,44 @@ def write_plots(out_dir: str | os.PathLike, keypoints: np.ndarray, fps: float) -
     fig.savefig(paths[1], dpi=100)
     plt.close(fig)
     return paths
+
+
+def write_plausibility_plot(
+    path: str | os.PathLike,
+    scores: np.ndarray,
+    fps: float,
+    threshold: float | None,
+    flags: np.ndarray | None = None,
+    corrected_scores: np.ndarray | None = None,
+) -> Path:
+    """``plausibility.png``: the prior score ``scores (T,)`` of every frame over time (s), ``threshold`` as a
+    horizontal line, flagged frames (``flags (T,) == 1``) marked, and with ``corrected_scores (T,)`` the scores of
+    the corrected flagged frames. Unscored frames (``NaN``) are left blank."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    s = np.asarray(scores, np.float64)
+    t = np.arange(s.shape[0]) / fps
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.plot(t, s, color="tab:blue", lw=1.2, label="prior score")
+    if threshold is not None and np.isfinite(threshold):
+        ax.axhline(threshold, color="tab:red", ls="--", lw=1.0, label=f"threshold {threshold:.3g}")
+    if flags is not None:
+        flagged = np.asarray(flags, np.float64) == 1.0
+        if flagged.any():
+            ax.scatter(t[flagged], s[flagged], color="tab:red", marker="x", s=30, zorder=3,
+                       label=f"flagged ({int(flagged.sum())})")
+            if corrected_scores is not None:
+                c = np.asarray(corrected_scores, np.float64)
+                ax.scatter(t[flagged], c[flagged], color="tab:green", marker="o", s=16, zorder=3,
+                           label="after correction")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("prior score (lower = plausible)")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

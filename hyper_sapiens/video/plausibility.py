@@ -43,15 +43,16 @@ def _lookup(cfg: object, *keys: str) -> object:
 
 
 def frame_plausibility(
-    prior_path: str | os.PathLike, keypoints: np.ndarray, device: torch.device
+    prior_path: str | os.PathLike | torch.nn.Module, keypoints: np.ndarray, device: torch.device
 ) -> np.ndarray:
     """``(T,)`` prior scores (:func:`hyper_sapiens.prior.score_keypoints`) of ``keypoints (T, K, 2)`` pixels.
 
-    Missing joints (``NaN``) are hidden from the prior; a frame whose normalisation is impossible (no torso)
-    scores ``NaN``."""
+    ``prior_path`` is a saved prior or a loaded :class:`~hyper_sapiens.prior.PosePrior`. Missing joints (``NaN``)
+    are hidden from the prior; a frame whose normalisation is impossible (no torso) scores ``NaN``. Each frame's
+    score depends only on that frame (the noise draws are fixed), so scoring a subset gives the same values."""
     from ..prior import PosePrior, score_keypoints
 
-    prior = PosePrior.load(prior_path, device=device)
+    prior = prior_path if isinstance(prior_path, PosePrior) else PosePrior.load(prior_path, device=device)
     kp = np.asarray(keypoints, np.float32)
     present = np.isfinite(kp).all(-1)
     x = torch.as_tensor(np.nan_to_num(kp), device=device)
