@@ -14,7 +14,7 @@ import pytest
 from file_helpers import tree_hash
 
 from hyper_sapiens.keypoints import COCO17, COCO17_SKELETON_1BASED, KeypointConverter
-from hyper_sapiens.synth import PART_FLIP, PART_NAMES, generate_dataset, read_joint_rows
+from hyper_sapiens.synth import PART_FLIP, PART_NAMES, generate_dataset, generate_skeletons, read_joint_rows
 from hyper_sapiens.synth.body import OWN_PARTS_COCO
 from hyper_sapiens.synth.camera import MINIRGBD_INTRINSICS, scaled_minirgbd_intrinsics
 
@@ -220,6 +220,26 @@ def test_skeleton_sequences_have_the_documented_keys_and_agree_between_layouts(t
         assert speed.max() < 2.5
         total += len(c3["keypoints"])
     assert total == meta["counts"]["skeleton_frames"] > 0
+
+
+def test_generate_skeletons_writes_the_data_sets_skeleton_files_byte_for_byte(tiny_dataset, tmp_path):
+    info = generate_skeletons(tmp_path / "same", "tiny", 0)
+    assert sorted(p.name for p in (tmp_path / "same").iterdir()) == ["skeletons"]   # nothing else rendered
+    assert tree_hash(tmp_path / "same" / "skeletons") == tree_hash(tiny_dataset / "skeletons")
+    meta = json.loads((tiny_dataset / "meta.json").read_text(encoding="utf-8"))
+    assert info["sequences"] == meta["counts"]["skeleton_sequences"]
+    assert info["frames"] == meta["counts"]["skeleton_frames"]
+
+    info = generate_skeletons(tmp_path / "small", "tiny", 1, sequences=3, frames=10)
+    assert info == {"sequences": 3, "frames": 30, "folder": str(tmp_path / "small" / "skeletons")}
+    files = sorted((tmp_path / "small" / "skeletons").glob("*.npz"))
+    assert len(files) == 4 * 3
+    with np.load(tmp_path / "small" / "skeletons" / "seq_00003_coco17_2d.npz") as z:
+        assert z["keypoints"].shape == (10, 17, 2) and z["visible"].shape == (10, 17)
+    with pytest.raises(ValueError):
+        generate_skeletons(tmp_path / "bad", "tiny", 0, sequences=0)
+    with pytest.raises(ValueError):
+        generate_skeletons(tmp_path / "bad", "tiny", -1)
 
 
 @pytest.mark.slow

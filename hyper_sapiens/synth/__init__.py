@@ -1,6 +1,7 @@
 """Procedural infant renderer: the project's embedded default data set.
 
 * :func:`generate_dataset` writes SyRIP-, MINI-RGBD- and skeleton-style files (``hyper-sapiens synth``).
+* :func:`generate_skeletons` writes only the skeleton sequences (the pose prior's training data).
 * :func:`render_sample` renders one image with exact labels in memory.
 
 See ``docs/synth.md`` for the formats and conventions.
@@ -8,7 +9,7 @@ See ``docs/synth.md`` for the formats and conventions.
 
 from .body import PART_FLIP, PART_NAMES, InfantShape, forward_kinematics, sample_shape
 from .camera import MINIRGBD_INTRINSICS, Camera
-from .dataset import default_workers, generate_dataset
+from .dataset import default_workers, generate_dataset, generate_skeletons
 from .files import read_joint_rows
 from .motion import POSTURES, sample_motion, sample_pose
 from .presets import PRESETS, Preset, get_preset
@@ -26,6 +27,7 @@ __all__ = [
     "default_workers",
     "forward_kinematics",
     "generate_dataset",
+    "generate_skeletons",
     "get_preset",
     "read_joint_rows",
     "render_sample",

@@ -343,6 +343,48 @@ def generate_dataset(out: str | os.PathLike, preset: str = "tiny", seed: int = 0
     return meta
 
 
+def generate_skeletons(out: str | os.PathLike, preset: str = "tiny", seed: int = 0, *,
+                       sequences: int | None = None, frames: int | None = None,
+                       image_size: tuple[int, int] | None = None) -> dict:
+    """Render only the skeleton sequences of a data set into ``out/skeletons/`` (the prior's training input).
+
+    The files are byte-identical to the ``skeletons/`` folder :func:`generate_dataset` writes for the same
+    ``seed`` and a preset with ``skeleton_sequences=sequences`` and ``skeleton_frames=frames`` (the subject pool
+    depends on the number of sequences, so ``sequences`` is part of what makes a sequence). Nothing else is
+    rendered: no images, no ``meta.json``; files of earlier runs in ``out/skeletons/`` with the same names are
+    replaced. Runs in this process.
+
+    Args:
+        out: output folder (created); the files go to ``out/skeletons/seq_%05d_{coco17,minirgbd25}_{2d,3d}.npz``.
+        preset: the preset whose frame rate, image size and skeleton counts are the defaults.
+        seed: non-negative int.
+        sequences: number of sequences (default: the preset's ``skeleton_sequences``); >= 1.
+        frames: frames per sequence (default: the preset's ``skeleton_frames``); >= 2.
+        image_size: (width, height) in pixels of the 2-D projections (default: the preset's).
+
+    Returns:
+        ``{"sequences": int, "frames": int (total), "folder": str}``.
+    """
+    if int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    cfg_preset = get_preset(preset, image_size)
+    n = cfg_preset.skeleton_sequences if sequences is None else int(sequences)
+    t = cfg_preset.skeleton_frames if frames is None else int(frames)
+    if n < 1 or t < 2:
+        raise ValueError(f"need at least 1 sequence of 2 frames, got {n} of {t}")
+    cfg_preset = replace(cfg_preset, skeleton_sequences=n, skeleton_frames=t)
+    out = Path(out)
+    (out / "skeletons").mkdir(parents=True, exist_ok=True)
+    previous = dict(_CFG)
+    try:
+        _init_worker_inline({"preset": cfg_preset, "seed": int(seed), "out": str(out)})
+        total = sum(_render_skeleton(seq) for seq in range(1, n + 1))
+    finally:
+        _CFG.clear()
+        _CFG.update(previous)
+    return {"sequences": n, "frames": int(total), "folder": str(out / "skeletons")}
+
+
 def _init_worker_inline(cfg: dict[str, Any]) -> None:
     _CFG.clear()
     _CFG.update(cfg)
