@@ -71,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="SDS step size: the fraction of the way to the denoised pose taken per step, in the "
                         f"prior's normalised frame; a step moves a coordinate by at most LR torso sizes (default "
                         f"{DEFAULT_CORRECT_LR}: at equal N x LR, smaller steps were slightly closer to the truth on "
-                        "corrupted test poses, 0.05 by under 1%% for twice the steps; docs/video.md)")
+                        "corrupted test poses, 0.05 by about 1%% for twice the steps; docs/video.md)")
     parser.add_argument("--no-video", action="store_true", help="do not write the drawn skeleton.mp4")
     parser.add_argument("--no-plots", action="store_true", help="do not write the plots")
     parser.set_defaults(func=run)
