@@ -259,7 +259,9 @@ def video_phase(out: Path, data_meta: dict[str, Any], checkpoint: Path, device: 
     seconds = sum(c["time_s"] for c in clips.values())
     mean = {
         "frames": frames,
-        "mean_error_px": {k: _mean_finite([c["mean_error_px"][k] for c in clips.values()]) for k in ("raw", "cleaned")},
+        "mean_error_px": {k: _mean_finite([c["mean_error_px"][k] for c in clips.values()])
+                          for k in ("raw", "raw_kept", "cleaned")},
+        "dropped": sum(c["dropped"] for c in clips.values()),
         "jitter_px": {k: _mean_finite([c["jitter_px"][k] for c in clips.values()])
                       for k in ("raw", "cleaned", "truth")},
         "frames_per_s": round(frames / seconds, 2) if seconds > 0 else None,
@@ -386,26 +388,30 @@ def _video_lines(video: dict[str, Any]) -> list[str]:
         f"`hyper-sapiens video` with the stage-3 weights (`{video['checkpoint']}`), default cleaning "
         f"(`{video['filter']}`) and {prior}, on each MINI-RGBD-style sequence rendered as a video "
         "(`hyper-sapiens synth --videos`), compared with the sequence's true joints (the 13 COCO17 joints "
-        "MINI-RGBD has). Mean error is the mean distance in pixels from the true joint over joints and frames "
-        "(the cleaned track leaves out the joints it dropped, score below 0.3, and could not interpolate); "
+        "MINI-RGBD has). Mean error is the mean distance in pixels from the true joint over joints and frames; "
+        "*raw, kept* is the raw track's error over the joints the cleaned track still has, the same joints as "
+        "*cleaned* (cleaning drops joints scoring below 0.3 and outliers, and fills gaps of up to 5 frames; "
+        "*dropped* counts those it could not fill); "
         "jitter is the mean norm of p[t+1] − 2 p[t] + p[t−1] over joints and frames, in pixels/frame², with the "
         "truth's own jitter beside it (a track smoother than that lags behind the motion); frames/s is frames "
         "over the wall time of the verb's call, model loading and writing the files included.",
         "",
-        "| video | frames | error raw (px) | error cleaned (px) | jitter raw | jitter cleaned | jitter truth "
-        "| frames/s | outputs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| video | frames | error raw (px) | error raw, kept (px) | error cleaned (px) | dropped | jitter raw "
+        "| jitter cleaned | jitter truth | frames/s | outputs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, c in video["clips"].items():
         lines.append(
             f"| [{name}]({c['input']}) | {c['frames']} | {_num(c['mean_error_px']['raw'])} | "
-            f"{_num(c['mean_error_px']['cleaned'])} | {_num(c['jitter_px']['raw'])} | "
+            f"{_num(c['mean_error_px']['raw_kept'])} | {_num(c['mean_error_px']['cleaned'])} | {c['dropped']} | "
+            f"{_num(c['jitter_px']['raw'])} | "
             f"{_num(c['jitter_px']['cleaned'])} | {_num(c['jitter_px']['truth'])} | {_num(c['frames_per_s'], 1)} | "
             f"[skeleton.mp4]({c['out']}/skeleton.mp4), [features.json]({c['out']}/features.json) |"
         )
     m = video["mean"]
     lines += [
-        f"| **mean** | {m['frames']} | {_num(m['mean_error_px']['raw'])} | {_num(m['mean_error_px']['cleaned'])} | "
+        f"| **mean** | {m['frames']} | {_num(m['mean_error_px']['raw'])} | {_num(m['mean_error_px']['raw_kept'])} | "
+        f"{_num(m['mean_error_px']['cleaned'])} | {m['dropped']} (sum) | "
         f"{_num(m['jitter_px']['raw'])} | {_num(m['jitter_px']['cleaned'])} | {_num(m['jitter_px']['truth'])} | "
         f"{_num(m['frames_per_s'], 1)} | |",
         "",
@@ -427,8 +433,9 @@ def _print_table(summary: dict[str, Any]) -> None:
         ("EPE px", f"{summary['epe']:.2f}"),
         ("G-Error", f"{summary['g_error']:.5f}"),
         ("COCO AP", "n/a" if summary["coco_ap"] is None else f"{summary['coco_ap']:.4f}"),
-        *([("video error px raw -> cleaned", f"{_num(video['mean_error_px']['raw'])} -> "
-                                             f"{_num(video['mean_error_px']['cleaned'])}"),
+        *([("video error px raw (kept) -> cleaned", f"{_num(video['mean_error_px']['raw'])} "
+                                                    f"({_num(video['mean_error_px']['raw_kept'])}) -> "
+                                                    f"{_num(video['mean_error_px']['cleaned'])}"),
            ("video jitter raw -> cleaned (truth)", f"{_num(video['jitter_px']['raw'])} -> "
                                                    f"{_num(video['jitter_px']['cleaned'])} "
                                                    f"({_num(video['jitter_px']['truth'])})")] if video else []),

@@ -54,10 +54,11 @@ def _check_video_phase(out, metrics):
     assert video["prior"] == "runs/prior/prior.safetensors"  # the verb found it via runs/stage3/config.yaml
     assert list(video["clips"]) == ["minirgbd_01", "minirgbd_02"]
     for name, clip in video["clips"].items():
-        assert set(clip) == {"input", "truth", "out", "frames", "mean_error_px", "jitter_px", "time_s", "frames_per_s"}
+        assert set(clip) == {"input", "truth", "out", "frames", "mean_error_px", "jitter_px", "dropped", "time_s",
+                             "frames_per_s"}
         assert clip["input"] == f"data/videos/{name}.mp4" and clip["out"] == f"video/{name}"
         assert clip["frames"] == 3 and clip["frames_per_s"] > 0
-        assert set(clip["mean_error_px"]) == {"raw", "cleaned"}
+        assert set(clip["mean_error_px"]) == {"raw", "raw_kept", "cleaned"}
         assert set(clip["jitter_px"]) == {"raw", "cleaned", "truth"}
         assert clip["jitter_px"]["truth"] > 0 and clip["mean_error_px"]["raw"] > 0  # one second difference each
         # 3 frames < the savgol window: where a joint is kept and not interpolated, the cleaned track is the raw one
@@ -65,7 +66,8 @@ def _check_video_phase(out, metrics):
             rows = [r for r in csv.DictReader(fh) if r["gap"] == "0" and r["interpolated"] == "0"]
         assert rows and all((r["x"], r["y"]) == (r["x_raw"], r["y_raw"]) for r in rows)
     mean = video["mean"]
-    assert mean["frames"] == 6 and set(mean) == {"frames", "mean_error_px", "jitter_px", "frames_per_s"}
+    assert mean["frames"] == 6
+    assert set(mean) == {"frames", "mean_error_px", "jitter_px", "dropped", "frames_per_s"}
     raw = [c["mean_error_px"]["raw"] for c in video["clips"].values()]
     assert mean["mean_error_px"]["raw"] == pytest.approx(sum(raw) / 2)
     assert metrics["timings_s"]["video"] > 0

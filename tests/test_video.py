@@ -18,6 +18,7 @@ from hyper_sapiens.video.cleaning import (
     interpolate_gaps,
     mask_low_scores,
     one_euro_filter,
+    reject_outliers,
     savgol_filter,
 )
 from hyper_sapiens.video.features import movement_features
@@ -247,13 +248,37 @@ def test_low_scores_become_gaps_and_short_gaps_are_interpolated_exactly():
     np.testing.assert_allclose(cleaned.keypoints[2:, 0], truth[2:, 0], atol=1e-9)
 
 
+def test_outliers_are_found_dropped_and_interpolated():
+    fps, t = 30.0, 60
+    rng = np.random.default_rng(1)
+    time = np.arange(t) / fps
+    truth = _pose()[None] + np.stack([20 * np.sin(2 * time), 10 * np.cos(3 * time)], -1)[:, None]  # smooth motion
+    noisy = truth + rng.normal(0, 0.3, truth.shape)
+    spikes = [(5, J["left_wrist"]), (30, J["left_wrist"]), (31, J["right_ankle"]), (47, J["nose"])]
+    for frame, joint in spikes:
+        noisy[frame, joint] += (12.0, -9.0)   # 15 px off
+    noisy[40:43, J["left_knee"]] = np.nan    # missing joints are not outliers, and do not make any
+    _, outlier = reject_outliers(noisy, window=7, k=3.0, min_px=2.0)
+    assert sorted(zip(*np.nonzero(outlier), strict=True)) == sorted(spikes)
+    assert not reject_outliers(noisy, k=0.0)[1].any()                            # k = 0: off
+    assert not reject_outliers(noisy, min_px=20.0)[1].any()                      # 15 px < the floor
+    with pytest.raises(ValueError, match="odd"):
+        reject_outliers(noisy, window=6)
+    cleaned = clean_track(noisy, np.ones((t, K)), fps, method="none")
+    for frame, joint in spikes:
+        assert cleaned.outlier[frame, joint] and cleaned.gap[frame, joint] and cleaned.interpolated[frame, joint]
+        # filled from the frames either side: back within the noise of the truth
+        assert np.linalg.norm(cleaned.keypoints[frame, joint] - truth[frame, joint]) < 1.5
+    assert cleaned.outlier.sum() == len(spikes)
+
+
 @pytest.mark.parametrize("method", ["one-euro", "savgol"])
 def test_filters_reduce_jitter_of_a_noisy_constant_velocity_track(method):
     fps, t = 30.0, 150
     rng = np.random.default_rng(0)
     truth = np.stack([np.arange(t) * 1.0 + 50, np.arange(t) * 0.5 + 80], -1)[:, None].repeat(K, 1)  # 30 px/s
     noisy = truth + rng.normal(0, 2.0, truth.shape)
-    cleaned = clean_track(noisy, np.ones((t, K)), fps, method=method).keypoints
+    cleaned = clean_track(noisy, np.ones((t, K)), fps, method=method, outlier_k=0).keypoints  # the filter alone
 
     def acc_rms(x):
         return float(np.sqrt((np.diff(x, 2, axis=0) ** 2).sum(-1).mean()))

@@ -126,9 +126,11 @@ def test_compare_with_truth_on_a_hand_made_sequence(tmp_path):
     _write_csv(out / "keypoints.csv", raw, cleaned)
 
     result = compare_with_truth(out, tmp_path / "seq" / "01")
-    assert set(result) == {"mean_error_px", "jitter_px", "frames"} and result["frames"] == 4
+    assert set(result) == {"mean_error_px", "jitter_px", "dropped", "frames"} and result["frames"] == 4
     # 13 joints x 4 frames compared; two of them off by 5 and 10 px
     assert result["mean_error_px"]["raw"] == pytest.approx(15.0 / 52, abs=1e-6)
+    # the right knee of frame 0 is missing after cleaning: left out of raw_kept (it was exact in raw as well)
+    assert result["dropped"] == 1 and result["mean_error_px"]["raw_kept"] == pytest.approx(15.0 / 51, abs=1e-6)
     assert result["mean_error_px"]["cleaned"] == pytest.approx(0.0, abs=1e-6)
     # the truth moves by (2 t, t²): second difference (0, 2) for every joint and frame
     assert result["jitter_px"]["truth"] == pytest.approx(2.0, abs=1e-6)
@@ -148,15 +150,15 @@ def test_demo_report_video_section_links_the_files_and_shows_missing_values_as_n
     from hyper_sapiens.demo import _video_lines
 
     clip = {"input": "data/videos/minirgbd_01.mp4", "truth": "data/minirgbd/01", "out": "video/minirgbd_01",
-            "frames": 3, "mean_error_px": {"raw": 6.466, "cleaned": 4.0}, "jitter_px": {"raw": 1.5, "cleaned": None,
-            "truth": 0.1}, "time_s": 0.3, "frames_per_s": 10.0}
+            "frames": 3, "mean_error_px": {"raw": 6.466, "raw_kept": 5.5, "cleaned": 4.0}, "dropped": 2,
+            "jitter_px": {"raw": 1.5, "cleaned": None, "truth": 0.1}, "time_s": 0.3, "frames_per_s": 10.0}
     video = {"checkpoint": "runs/stage3/final.safetensors", "filter": "savgol", "prior": None,
              "clips": {"minirgbd_01": clip},
              "mean": {"frames": 3, "mean_error_px": clip["mean_error_px"], "jitter_px": clip["jitter_px"],
-                      "frames_per_s": 10.0}}
+                      "dropped": 2, "frames_per_s": 10.0}}
     text = "\n".join(_video_lines(video))
     assert text.startswith("## Video") and "pixels/frame²" in text and "no prior" in text
-    row = ("| [minirgbd_01](data/videos/minirgbd_01.mp4) | 3 | 6.47 | 4.00 | 1.50 | n/a | 0.10 | 10.0 | "
+    row = ("| [minirgbd_01](data/videos/minirgbd_01.mp4) | 3 | 6.47 | 5.50 | 4.00 | 2 | 1.50 | n/a | 0.10 | 10.0 | "
            "[skeleton.mp4](video/minirgbd_01/skeleton.mp4), [features.json](video/minirgbd_01/features.json) |")
     assert row in text
 

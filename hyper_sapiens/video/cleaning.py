@@ -1,4 +1,5 @@
-"""Cleaning a keypoint track: low scores become gaps, short gaps are interpolated, a temporal filter removes jitter.
+"""Cleaning a keypoint track: low scores and outliers become gaps, short gaps are interpolated, a temporal filter
+removes jitter.
 
 Tracks are ``(T, K, 2)`` arrays of image pixels over ``T`` frames, with ``NaN`` where a joint is missing.
 Each joint coordinate is cleaned on its own; a filter restarts after every gap it cannot bridge, so a missing
@@ -8,6 +9,7 @@ stretch never leaks into its neighbours.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,7 @@ __all__ = [
     "interpolate_gaps",
     "mask_low_scores",
     "one_euro_filter",
+    "reject_outliers",
     "savgol_filter",
 ]
 
@@ -31,6 +34,57 @@ def mask_low_scores(keypoints: np.ndarray, scores: np.ndarray, min_score: float)
     bad = ~(np.asarray(scores, np.float64) >= min_score) | ~np.isfinite(out).all(-1)
     out[bad] = np.nan
     return out
+
+
+def reject_outliers(
+    track: np.ndarray, window: int = 7, k: float = 3.0, min_px: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A Hampel-style filter on 2-D points: drop a joint where it jumps away from the running median.
+
+    For each joint and frame ``t``, ``m_t`` is the coordinate-wise median of the joint's present positions over
+    the ``window`` frames centred on ``t``, and ``d_t = |p_t - m_t|`` (pixels). While a joint moves steadily
+    the running median follows it (for monotonic motion it is the centre frame's own position), so ``d_t`` is
+    the noise of the track; a one- or two-frame jump stands out of it. The joint's robust spread over the clip
+    is ``σ = 1.4826 · median_t d_t``, and ``p_t`` is an outlier when ``d_t > max(k σ, min_px)`` (Hampel's
+    identifier, Pearson 2002, "Outliers in process modeling and identification", with the scale taken over the
+    whole track so that motion inside a window does not inflate it). ``min_px`` keeps sub-pixel noise on a
+    still joint (σ ≈ 0) from counting. A frame is judged only when its window holds as many present positions
+    before it as after it (at least one each): in a lopsided window, at the clip's ends or beside a gap, the
+    median of a moving joint lags or leads it.
+
+    Args:
+        track: ``(T, K, 2)`` pixels, ``NaN`` = missing.
+        window: odd number of frames in the window (>= 3).
+        k: threshold in robust σ; ``0`` turns the filter off.
+        min_px: the smallest distance (pixels) from the running median that can count as an outlier.
+
+    Returns:
+        ``(track with the outliers set to NaN (T, K, 2) float64, outlier (T, K) bool)``.
+    """
+    out = np.array(track, np.float64)
+    outlier = np.zeros(out.shape[:2], bool)
+    if window < 3 or window % 2 == 0:
+        raise ValueError(f"outlier window must be odd and >= 3 frames, got {window}")
+    if k < 0 or min_px < 0:
+        raise ValueError(f"outlier k and min_px must be >= 0, got {k}, {min_px}")
+    if k == 0 or out.shape[0] < 3:
+        return out, outlier
+    half = window // 2
+    padded = np.pad(out, ((half, half), (0, 0), (0, 0)), constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)         # (T, K, 2, W)
+    present = np.isfinite(win).all(2)                                               # (T, K, W)
+    before, after = present[..., :half].sum(-1), present[..., half + 1:].sum(-1)
+    judged = present[..., half] & (before == after) & (before >= 1)                # (T, K): symmetric windows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                            # all-NaN windows
+        median = np.nanmedian(win, axis=-1)                                         # (T, K, 2)
+        distance = np.linalg.norm(out - median, axis=-1)                            # (T, K)
+        distance[~judged] = np.nan
+        spread = 1.4826 * np.nanmedian(distance, axis=0)                            # (K,)
+    with np.errstate(invalid="ignore"):
+        outlier = judged & np.isfinite(distance) & (distance > np.maximum(k * np.nan_to_num(spread), min_px))
+    out[outlier] = np.nan
+    return out, outlier
 
 
 def _runs(missing: np.ndarray) -> list[tuple[int, int]]:
@@ -150,11 +204,13 @@ def savgol_filter(track: np.ndarray, window: int = 9, order: int = 2) -> np.ndar
 @dataclass
 class CleanedTrack:
     """A cleaned track: ``keypoints (T, K, 2)`` pixels (``NaN`` where still missing), ``gap (T, K)`` where the
-    raw joint was dropped (score below the threshold), ``interpolated (T, K)`` where a gap was filled."""
+    raw joint was dropped (score below the threshold, or an outlier), ``outlier (T, K)`` where it was dropped as
+    an outlier, ``interpolated (T, K)`` where a gap was filled."""
 
     keypoints: np.ndarray
     gap: np.ndarray
     interpolated: np.ndarray
+    outlier: np.ndarray
 
 
 def clean_track(
@@ -168,9 +224,14 @@ def clean_track(
     beta: float = 0.05,
     window: int = 9,
     order: int = 2,
+    outlier_k: float = 3.0,
+    outlier_window: int = 7,
+    outlier_min_px: float = 2.0,
 ) -> CleanedTrack:
-    """Gaps (``scores < min_score``) → linear interpolation of gaps up to ``max_gap`` frames → ``method``
-    (``one-euro`` with ``min_cutoff``/``beta``, ``savgol`` with ``window``/``order``, or ``none``).
+    """Gaps (``scores < min_score``) → outliers (:func:`reject_outliers` with ``outlier_window``,
+    ``outlier_k``, ``outlier_min_px``; ``outlier_k=0``: none) become gaps too → linear interpolation of gaps up
+    to ``max_gap`` frames → ``method`` (``one-euro`` with ``min_cutoff``/``beta``, ``savgol`` with
+    ``window``/``order``, or ``none``).
 
     ``keypoints (T, K, 2)`` pixels, ``scores (T, K)``, ``fps`` frames per second."""
     if method not in FILTERS:
@@ -178,10 +239,11 @@ def clean_track(
     if max_gap < 0:
         raise ValueError(f"max gap must be >= 0 frames, got {max_gap}")
     masked = mask_low_scores(keypoints, scores, min_score)
+    masked, outlier = reject_outliers(masked, outlier_window, outlier_k, outlier_min_px)
     gap = ~np.isfinite(masked).all(-1)
     filled, interpolated = interpolate_gaps(masked, max_gap)
     if method == "one-euro":
         filled = one_euro_filter(filled, fps, min_cutoff=min_cutoff, beta=beta)
     elif method == "savgol":
         filled = savgol_filter(filled, window=window, order=order)
-    return CleanedTrack(filled, gap, interpolated)
+    return CleanedTrack(filled, gap, interpolated, outlier)

@@ -44,6 +44,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--reinit-score", type=float, default=0.3,
                         help="a frame whose mean keypoint score is below this restarts the track on the whole "
                         "frame (default 0.3)")
+    parser.add_argument("--outlier-k", type=float, default=3.0,
+                        help="a joint farther than this many robust sigmas (or --outlier-min-px) from the median of "
+                        "its --outlier-window frames is dropped as an outlier, then interpolated like a gap "
+                        "(Hampel filter; default 3, 0 = off)")
+    parser.add_argument("--outlier-window", type=int, default=7,
+                        help="frames in the outlier filter's window, odd (default 7)")
+    parser.add_argument("--outlier-min-px", type=float, default=2.0,
+                        help="the smallest distance from the median, pixels, that counts as an outlier (default 2)")
     parser.add_argument("--max-gap", type=int, default=5, help="longest gap (frames) interpolated (default 5)")
     parser.add_argument("--filter", default="savgol", choices=("one-euro", "savgol", "none"),
                         help="temporal filter (default savgol: on rendered sequences it lowered jitter more than "
@@ -106,6 +114,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--fps must be > 0, got {args.fps}")
     if args.filter == "savgol" and (args.window < 3 or args.window % 2 == 0 or not 0 <= args.order < args.window):
         raise ValueError(f"--window must be odd and >= 3 and --order in [0, window); got {args.window}, {args.order}")
+    if args.outlier_k < 0 or args.outlier_min_px < 0:
+        raise ValueError(f"--outlier-k and --outlier-min-px must be >= 0, got {args.outlier_k}, {args.outlier_min_px}")
+    if args.outlier_window < 3 or args.outlier_window % 2 == 0:
+        raise ValueError(f"--outlier-window must be odd and >= 3, got {args.outlier_window}")
     if args.correct_steps < 0:
         raise ValueError(f"--correct-steps must be >= 0, got {args.correct_steps}")
     if not args.correct_lr > 0:
@@ -138,7 +150,9 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
         elapsed = bar.format_dict.get("elapsed") or 0.0
     cleaned = clean_track(raw.keypoints, raw.scores, clip.fps, min_score=args.min_score, max_gap=args.max_gap,
                           method=args.filter, min_cutoff=args.min_cutoff, beta=args.beta, window=args.window,
-                          order=args.order)
+                          order=args.order,
+                          outlier_k=args.outlier_k, outlier_window=args.outlier_window,
+                          outlier_min_px=args.outlier_min_px)
     plaus = flags = corrected = plaus_after = correction = None
     threshold = None
     if args.prior:
@@ -160,7 +174,7 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
                                             args.correct_steps, args.correct_lr)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_keypoints_csv(out_dir / "keypoints.csv", clip.fps, raw.keypoints, raw.scores, cleaned.keypoints,
-                        cleaned.gap, cleaned.interpolated, raw.box_source, plaus, flags, corrected)
+                        cleaned.gap, cleaned.outlier, cleaned.interpolated, raw.box_source, plaus, flags, corrected)
     write_keypoints_json(out_dir / "keypoints_raw.json", keypoint_results(raw.keypoints, raw.scores, clip.fps))
     write_keypoints_json(out_dir / "keypoints.json",
                          keypoint_results(cleaned.keypoints, raw.scores, clip.fps, flags))
@@ -172,7 +186,8 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
     features["clip"] = {
         "input": str(clip.path), "frames": t, "width": clip.size[0], "height": clip.size[1],
         "filter": args.filter, "min_score": args.min_score, "max_gap": args.max_gap,
-        "gaps": int(cleaned.gap.sum()), "interpolated": int(cleaned.interpolated.sum()),
+        "gaps": int(cleaned.gap.sum()), "outliers": int(cleaned.outlier.sum()),
+        "outlier_k": args.outlier_k, "interpolated": int(cleaned.interpolated.sum()),
         "box_sources": {s: raw.box_source.count(s) for s in ("detection", "track", "frame")},
         "prior": args.prior, "prior_threshold": threshold, "correction": correction,
     }

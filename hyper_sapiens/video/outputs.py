@@ -23,7 +23,7 @@ __all__ = [
 
 #: Columns of ``keypoints.csv``, one row per frame and joint (docs/video.md describes each).
 CSV_COLUMNS = (
-    "frame", "time_s", "joint", "x_raw", "y_raw", "score", "gap", "interpolated", "x", "y",
+    "frame", "time_s", "joint", "x_raw", "y_raw", "score", "gap", "outlier", "interpolated", "x", "y",
     "box_source", "plausibility", "flagged", "x_corrected", "y_corrected",
 )
 
@@ -39,15 +39,17 @@ def write_keypoints_csv(
     scores: np.ndarray,
     cleaned: np.ndarray,
     gap: np.ndarray,
+    outlier: np.ndarray,
     interpolated: np.ndarray,
     box_source: list[str],
     plausibility: np.ndarray | None = None,
     flags: np.ndarray | None = None,
     corrected: np.ndarray | None = None,
 ) -> Path:
-    """One row per frame and joint. ``raw``/``cleaned`` ``(T, K, 2)`` pixels, ``scores``/``gap``/``interpolated``
-    ``(T, K)``, ``plausibility``/``flags`` ``(T,)`` or ``None``, ``corrected`` ``(T, K, 2)`` pixels (the track after
-    the SDS correction of flagged frames) or ``None`` (its columns stay empty). Empty cells are missing values."""
+    """One row per frame and joint. ``raw``/``cleaned`` ``(T, K, 2)`` pixels, ``scores``/``gap``/``outlier``/
+    ``interpolated`` ``(T, K)``, ``plausibility``/``flags`` ``(T,)`` or ``None``, ``corrected`` ``(T, K, 2)``
+    pixels (the track after the SDS correction of flagged frames) or ``None`` (its columns stay empty). Empty
+    cells are missing values."""
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -59,7 +61,8 @@ def write_keypoints_csv(
                 xc, yc = (corrected[t, k] if corrected is not None else (None, None))
                 writer.writerow([
                     t, f"{t / fps:.4f}", name, _num(raw[t, k, 0]), _num(raw[t, k, 1]), _num(scores[t, k], 4),
-                    int(gap[t, k]), int(interpolated[t, k]), _num(cleaned[t, k, 0]), _num(cleaned[t, k, 1]),
+                    int(gap[t, k]), int(outlier[t, k]), int(interpolated[t, k]),
+                    _num(cleaned[t, k, 0]), _num(cleaned[t, k, 1]),
                     box_source[t], plaus, flag, _num(xc), _num(yc),
                 ])
     return path

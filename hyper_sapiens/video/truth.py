@@ -141,9 +141,12 @@ def compare_with_truth(keypoints_csv: str | os.PathLike, seq_dir: str | os.PathL
         seq_dir: the MINI-RGBD-style sequence folder the clip shows (``.../minirgbd/01``).
 
     Returns:
-        ``{"mean_error_px": {"raw", "cleaned"}, "jitter_px": {"raw", "cleaned", "truth"}, "frames": T}``, pixels
-        and pixels per frame² (see :func:`mean_error`, :func:`jitter`). Track joints are compared only where the
-        truth has them; a value with nothing to average over is ``NaN``.
+        ``{"mean_error_px": {"raw", "raw_kept", "cleaned"}, "jitter_px": {"raw", "cleaned", "truth"},
+        "dropped": n, "frames": T}``, pixels and pixels per frame² (see :func:`mean_error`, :func:`jitter`).
+        ``raw_kept`` is the raw track's error over only the joints the cleaned track still has (the same joints
+        as ``cleaned``: the fair before/after pair), ``dropped`` the number of joints (frames × joints) present in
+        the raw track but missing after cleaning (dropped and not interpolated). Track joints are compared only
+        where the truth has them; a value with nothing to average over is ``NaN``.
 
     Raises:
         DataFileError: unreadable files, or a track whose frame count differs from the truth's.
@@ -159,8 +162,13 @@ def compare_with_truth(keypoints_csv: str | os.PathLike, seq_dir: str | os.PathL
     absent = np.isnan(gt[..., 0])
     raw[absent] = np.nan
     cleaned[absent] = np.nan
+    dropped = np.isfinite(raw).all(-1) & ~np.isfinite(cleaned).all(-1)
+    raw_kept = raw.copy()
+    raw_kept[dropped] = np.nan
     return {
-        "mean_error_px": {"raw": mean_error(raw, gt), "cleaned": mean_error(cleaned, gt)},
+        "mean_error_px": {"raw": mean_error(raw, gt), "raw_kept": mean_error(raw_kept, gt),
+                          "cleaned": mean_error(cleaned, gt)},
         "jitter_px": {"raw": jitter(raw), "cleaned": jitter(cleaned), "truth": jitter(gt)},
+        "dropped": int(dropped.sum()),
         "frames": int(gt.shape[0]),
     }
