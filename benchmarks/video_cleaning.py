@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> dict:
             with contextlib.redirect_stdout(sys.stderr):  # stdout carries only this script's JSON
                 rc = cli_main(["video", "--checkpoint", args.checkpoint, str(seq / "rgb"), "--out", str(out),
                                "--filter", args.filter, "--outlier-k", str(args.outlier_k), "--no-video",
-                               "--no-plots", "--no-prior"])
+                               "--no-plots", "--no-prior", *(["--no-refine"] if args.no_refine else [])])
             if rc != 0:
                 raise SystemExit(f"video failed on {seq} (rc {rc})")
             results.append(compare_with_truth(next(out.rglob("keypoints.csv")), seq))
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> dict:
         "checkpoint": args.checkpoint,
         "filter": args.filter,
         "outlier_k": args.outlier_k,
+        "refine": not args.no_refine,
         "sequences": len(seqs),
         "frames": sum(r["frames"] for r in results),
         "mean_error_px": {k: mean("mean_error_px", k) for k in ("raw", "raw_kept", "cleaned")},
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--filter", default="savgol", choices=("one-euro", "savgol", "none"),
                         help="the verb's --filter (default savgol, the verb's default)")
     parser.add_argument("--outlier-k", type=float, default=3.0, help="the verb's --outlier-k (default 3; 0 = off)")
+    parser.add_argument("--no-refine", action="store_true", help="the verb's --no-refine (no second pass)")
     print(json.dumps(run(parser.parse_args()), indent=2))
 
 

@@ -14,7 +14,9 @@ The verb runs on that clip and, as a reference, on the unshifted sequence (same 
 MP4 or plots, the default batch of 8). Printed as one JSON object, per part: the raw track's mean error to the
 truth in pixels over the joints inside the frame (:func:`hyper_sapiens.video.truth.mean_error`), the same frames'
 error in the reference run, the mean keypoint score and the frames per box source (``frame``: whole-frame crop,
-``track``: the previous keypoints' box). Recovery means the **back** part's error equals the reference's.
+``refined``: a whole-frame crop predicted again on its own keypoints' box, ``track``: the previous keypoints'
+box; ``box_source_per_frame`` has their first letters). Recovery means the **back** part's error equals the
+reference's.
 
     python benchmarks/video_recovery.py --checkpoint demo_run/runs/stage3/final.safetensors \\
         --sequence demo_run/data/minirgbd/01
@@ -71,10 +73,10 @@ def panned_frame(image: np.ndarray, shift: float) -> np.ndarray:
     return out
 
 
-def run_verb(checkpoint: str, folder: Path, out: Path) -> Path:
+def run_verb(checkpoint: str, folder: Path, out: Path, extra: list[str]) -> Path:
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only this script's JSON
         rc = cli_main(["video", "--checkpoint", checkpoint, str(folder), "--out", str(out), "--no-prior",
-                       "--no-video", "--no-plots"])
+                       "--no-video", "--no-plots", *extra])
     if rc != 0:
         raise SystemExit(f"video failed on {folder} (rc {rc})")
     return next(out.rglob("keypoints.csv"))
@@ -112,8 +114,9 @@ def run(args: argparse.Namespace) -> dict:
         clip.mkdir(parents=True)
         for t, f in enumerate(files):
             cv2.imwrite(str(clip / f.name), panned_frame(cv2.imread(str(f)), shifts[t]))
-        csv_panned = run_verb(args.checkpoint, clip, Path(tmp) / "out_panned")
-        csv_reference = run_verb(args.checkpoint, seq / "rgb", Path(tmp) / "out_reference")
+        extra = ["--no-refine"] if args.no_refine else []
+        csv_panned = run_verb(args.checkpoint, clip, Path(tmp) / "out_panned", extra)
+        csv_reference = run_verb(args.checkpoint, seq / "rgb", Path(tmp) / "out_reference", extra)
         raw = read_track(csv_panned, RAW_COLUMNS, len(files))
         reference = read_track(csv_reference, RAW_COLUMNS, len(files))
         scores, sources = read_scores_and_sources(csv_panned, len(files))
@@ -126,16 +129,18 @@ def run(args: argparse.Namespace) -> dict:
             "mean_error_px": mean_error(raw[idx], panned_truth[idx]) if inside[idx].any() else None,
             "reference_error_px": mean_error(reference[idx], reference_truth[idx]) if inside[idx].any() else None,
             "mean_score": float(scores[idx].mean()),
-            "box_sources": {s: sum(sources[t] == s for t in idx) for s in ("frame", "track")},
+            "box_sources": {s: sum(sources[t] == s for t in idx) for s in ("frame", "refined", "track")},
         }
-    return {"checkpoint": args.checkpoint, "sequence": str(seq), "frames": len(files), "width": width,
-            "parts": table, "box_source_per_frame": "".join(s[0] for s in sources)}
+    return {"checkpoint": args.checkpoint, "sequence": str(seq), "refine": not args.no_refine,
+            "frames": len(files), "width": width, "parts": table,
+            "box_source_per_frame": "".join(s[0] for s in sources)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="weights written by train (safetensors)")
     parser.add_argument("--sequence", required=True, help="a minirgbd/<seq> folder written by hyper-sapiens synth")
+    parser.add_argument("--no-refine", action="store_true", help="the verb's --no-refine (no second pass)")
     print(json.dumps(run(parser.parse_args()), indent=2))
 
 

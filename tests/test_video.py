@@ -382,7 +382,7 @@ def test_video_verb_writes_tracks_features_video_and_plots(clips, tmp_path, caps
             rows = list(csv.DictReader(f))
         assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 10 * K
         assert rows[-1]["frame"] == "9" and float(rows[K]["time_s"]) == pytest.approx(1 / fps, abs=1e-4)
-        assert rows[0]["box_source"] == "frame" and any(r["plausibility"] for r in rows)
+        assert rows[0]["box_source"] in ("frame", "refined") and any(r["plausibility"] for r in rows)
         assert not any(r["x_corrected"] or r["y_corrected"] for r in rows)
         results = json.loads((d / "keypoints.json").read_text())
         assert [r["frame"] for r in results] == list(range(10)) and len(results[0]["keypoints"]) == 3 * K
@@ -454,7 +454,7 @@ def test_video_verb_takes_boxes_from_a_detections_file(clips, tmp_path):
     assert code == 0
     with open(out / "seq01" / "keypoints.csv", newline="") as f:
         sources = {int(r["frame"]): r["box_source"] for r in csv.DictReader(f)}
-    assert sources[2] == "detection" and sources[0] == "frame"
+    assert sources[2] == "detection" and sources[0] in ("frame", "refined")
     assert not (out / "seq01" / "skeleton.mp4").exists()
 
 
@@ -530,7 +530,7 @@ def test_track_clip_shares_the_box_within_a_batch_and_follows_the_keypoints():
 
     frames = [np.zeros((60, 80, 3), np.uint8) for _ in range(7)]
     result = track_clip(frames, fake_model, pipe, codec, torch.device("cpu"), (80, 60), batch_size=3,
-                        flip_test=False)
+                        flip_test=False, refine=False)
     assert seen == [3, 3, 1]
     assert result.box_source == ["frame"] * 3 + ["track"] * 4
     np.testing.assert_array_equal(result.boxes[3], result.boxes[5])  # one box per batch
@@ -539,3 +539,11 @@ def test_track_clip_shares_the_box_within_a_batch_and_follows_the_keypoints():
     lo, hi = result.keypoints[2].min(0), result.keypoints[2].max(0)
     box = result.boxes[3]
     assert (box[:2] <= lo).all() and (box[2:] >= hi).all() and box[2] <= 79 and box[3] <= 59
+    # with the second pass, the whole-frame batch is predicted again on each frame's own keypoint box
+    seen.clear()
+    refined = track_clip(frames, fake_model, pipe, codec, torch.device("cpu"), (80, 60), batch_size=3,
+                         flip_test=False)
+    assert seen == [3, 3, 3, 1]
+    assert refined.box_source == ["refined"] * 3 + ["track"] * 4
+    first = BoxTrack((80, 60)).box_from(result.keypoints[0], result.scores[0])
+    np.testing.assert_allclose(refined.boxes[0], first)

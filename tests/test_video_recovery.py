@@ -112,15 +112,15 @@ def test_the_track_recovers_when_the_infant_comes_back(clip, tmp_path, monkeypat
     def error(t: int) -> float:
         return float(np.linalg.norm(raw[t] - _truth(t), axis=-1).max())
 
-    # Before it leaves: found on the whole frame, then followed by the track.
-    assert sources[0] == "frame" and all(s == "track" for s in sources[batch_size:12])
+    # Before it leaves: found on the whole frame and cropped again around it, then followed by the track.
+    assert sources[:batch_size] == ["refined"] * batch_size and all(s == "track" for s in sources[batch_size:12])
     assert max(error(t) for t in range(12)) < 5.0
     # While it is away: every joint scores low and becomes a gap (8 frames > --max-gap 5: not interpolated),
     # and the track has gone back to the whole frame.
     assert np.all(score[12:20] < 0.3) and np.isnan(clean[12:20]).all()
     assert all(s == "frame" for s in sources[12 + batch_size:20])
     # Back: the whole-frame crop finds it in the first batch after its return, the track follows it again.
-    assert sources[20] == "frame"
+    assert sources[20] == "refined"
     assert all(s == "track" for s in sources[20 + batch_size:])
     assert max(error(t) for t in range(20, 32)) < 5.0
     assert np.isfinite(clean[20:]).all()

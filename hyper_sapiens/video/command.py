@@ -39,6 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default 8)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--no-flip-test", action="store_true", help="single pass instead of the flip test")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="do not predict whole-frame crops a second time on the box their keypoints give")
     parser.add_argument("--min-score", type=float, default=0.3,
                         help="joints scoring below this become gaps (default 0.3)")
     parser.add_argument("--reinit-score", type=float, default=0.3,
@@ -140,13 +142,14 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
         write_plots,
         write_skeleton_video,
     )
-    from .tracker import track_clip
+    from .tracker import BOX_SOURCES, track_clip
 
     model, pipe, codec = predictor
     with tqdm(total=clip.num_frames or None, desc=f"video {clip.name}", unit="frame", dynamic_ncols=True) as bar:
         raw = track_clip(clip.frames(), model, pipe, codec, device, clip.size, detections=detections,
                          batch_size=args.batch_size, flip_test=not args.no_flip_test,
-                         reinit_score=args.reinit_score, min_score=args.min_score, progress=bar)
+                         reinit_score=args.reinit_score, min_score=args.min_score, progress=bar,
+                         refine=not args.no_refine)
         elapsed = bar.format_dict.get("elapsed") or 0.0
     cleaned = clean_track(raw.keypoints, raw.scores, clip.fps, min_score=args.min_score, max_gap=args.max_gap,
                           method=args.filter, min_cutoff=args.min_cutoff, beta=args.beta, window=args.window,
@@ -188,7 +191,7 @@ def process_clip(args: argparse.Namespace, clip: Any, predictor: tuple[Any, Any,
         "filter": args.filter, "min_score": args.min_score, "max_gap": args.max_gap,
         "gaps": int(cleaned.gap.sum()), "outliers": int(cleaned.outlier.sum()),
         "outlier_k": args.outlier_k, "interpolated": int(cleaned.interpolated.sum()),
-        "box_sources": {s: raw.box_source.count(s) for s in ("detection", "track", "frame")},
+        "box_sources": {s: raw.box_source.count(s) for s in BOX_SOURCES},
         "prior": args.prior, "prior_threshold": threshold, "correction": correction,
     }
     (out_dir / "features.json").write_text(json_safe.dumps(features, indent=2), encoding="utf-8")

@@ -2,7 +2,9 @@
 
 The box of a frame comes from, in order: the detections file (its best box for that frame), else the track
 (the previous keypoints' box, padded and smoothed), else the whole frame (the first frame, and after a frame
-whose mean keypoint score fell below ``reinit_score``).
+whose mean keypoint score fell below ``reinit_score``). A frame cropped on the whole frame is predicted a second
+time, cropped on the box of the keypoints the first pass found (``refined``), when they give one: on the whole
+frame the infant is small in the crop.
 
 Batching: the frames of one batch share the track's box as it stood before the batch (a detection still
 wins per frame); the track is then updated frame by frame from the batch's keypoints. ``batch_size=1`` is a
@@ -30,7 +32,7 @@ from ..evaluation.inference import decode_to_image, predict_heatmaps
 __all__ = ["BoxTrack", "TrackResult", "crop_frame", "keypoint_box", "track_clip"]
 
 #: Where a frame's box came from (``TrackResult.box_source``).
-BOX_SOURCES = ("detection", "track", "frame")
+BOX_SOURCES = ("detection", "track", "frame", "refined")
 
 
 def keypoint_box(
@@ -72,15 +74,24 @@ class BoxTrack:
         """The box for the next frame (``xyxy`` pixels) and its source, ``track`` or ``frame``."""
         return (self.box.copy(), "track") if self.box is not None else (self.whole_frame, "frame")
 
-    def update(self, keypoints: np.ndarray, scores: np.ndarray) -> None:
-        """Take one frame's keypoints ``(K, 2)`` and scores ``(K,)`` (image pixels)."""
+    def box_from(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
+        """The box (``xyxy`` pixels, inside the frame) that one frame's keypoints ``(K, 2)`` and scores ``(K,)``
+        give, or ``None`` when the frame is too uncertain to place one: its mean score is below ``reinit_score``,
+        fewer than 4 joints reach ``min_score``, or the box is under 2 pixels wide or high."""
         new = keypoint_box(keypoints, scores, self.min_score)
         if new is None or not np.isfinite(scores).all() or float(scores.mean()) < self.reinit_score:
-            self.box = None
-            return
+            return None
         w, h = self.frame_size
         new = np.clip(new, [0, 0, 0, 0], [w - 1, h - 1, w - 1, h - 1]).astype(np.float32)
         if new[2] - new[0] < 2 or new[3] - new[1] < 2:
+            return None
+        return new
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray) -> None:
+        """Take one frame's keypoints ``(K, 2)`` and scores ``(K,)`` (image pixels); an uncertain frame
+        (:meth:`box_from` is ``None``) sends the next frame back to the whole frame."""
+        new = self.box_from(keypoints, scores)
+        if new is None:
             self.box = None
             return
         a = self.smoothing
@@ -102,7 +113,7 @@ class TrackResult:
     """Raw per-frame predictions of one clip (``T`` frames, ``K`` joints).
 
     ``keypoints (T, K, 2)`` image pixels; ``scores (T, K)`` heatmap maxima; ``boxes (T, 4)`` the ``xyxy`` box
-    each frame was cropped from; ``box_source (T,)`` one of ``detection``, ``track``, ``frame``.
+    each frame was cropped from; ``box_source (T,)`` one of :data:`BOX_SOURCES`.
     """
 
     keypoints: np.ndarray
@@ -124,6 +135,7 @@ def track_clip(
     reinit_score: float = 0.3,
     min_score: float = 0.3,
     progress: Any = None,
+    refine: bool = True,
 ) -> TrackResult:
     """Predict the keypoints of every frame (see the module docstring for the boxes and the batching).
 
@@ -132,6 +144,8 @@ def track_clip(
         model: what :func:`~hyper_sapiens.evaluation.predict.load_predictor` returns.
         detections: ``{frame index: xyxy box}`` from a detections file, or ``None``.
         progress: a tqdm bar updated by the number of frames done.
+        refine: predict a frame cropped on the whole frame a second time, cropped on the box its first
+            keypoints give (:meth:`BoxTrack.box_from`; source ``refined``), when they give one.
     """
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
@@ -146,26 +160,44 @@ def track_clip(
         model.eval()
     amp = device.type == "cuda"
 
-    def flush(batch: list[np.ndarray], start: int) -> None:
-        shared, shared_source = track.current()
+    def predict(batch: list[np.ndarray], boxes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         crops, centers, scales = [], [], []
-        for j, frame in enumerate(batch):
-            det = detections.get(start + j)
-            box, source = (np.asarray(det, np.float32), "detection") if det is not None else (shared, shared_source)
+        for frame, box in zip(batch, boxes, strict=True):
             crop, center, scale = crop_frame(frame, box, pipe)
             crops.append(crop)
             centers.append(center)
             scales.append(scale)
-            out_b.append(box)
-            sources.append(source)
         images = torch.from_numpy(np.stack(crops))
         heatmaps = predict_heatmaps(model, images, device, flip_test=flip_test, amp=amp)["heatmaps"]
         kpts, scores, _ = decode_to_image(codec, heatmaps, torch.from_numpy(np.stack(centers)),
                                           torch.from_numpy(np.stack(scales)))
+        return kpts, scores
+
+    def flush(batch: list[np.ndarray], start: int) -> None:
+        shared, shared_source = track.current()
+        boxes, batch_sources = [], []
+        for j in range(len(batch)):
+            det = detections.get(start + j)
+            box, source = (np.asarray(det, np.float32), "detection") if det is not None else (shared, shared_source)
+            boxes.append(box)
+            batch_sources.append(source)
+        kpts, scores = predict(batch, boxes)
+        if refine:
+            # A whole-frame crop shows the infant small: crop again around what it found (second pass).
+            again = [j for j, src in enumerate(batch_sources) if src == "frame"]
+            refined = {j: track.box_from(kpts[j], scores[j]) for j in again}
+            again = [j for j in again if refined[j] is not None]
+            if again:
+                k2, s2 = predict([batch[j] for j in again], [refined[j] for j in again])
+                for i, j in enumerate(again):
+                    kpts[j], scores[j] = k2[i], s2[i]
+                    boxes[j], batch_sources[j] = refined[j], "refined"
         for j in range(len(batch)):
             track.update(kpts[j], scores[j])
         out_k.append(kpts)
         out_s.append(scores)
+        out_b.extend(boxes)
+        sources.extend(batch_sources)
         if progress is not None:
             progress.update(len(batch))
 
