@@ -78,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "OUT/data/videos/), train the diffusion prior, run the three curriculum stages with the tiny Sapiens model "
         "at 256x192, evaluate on test_real, track the videos with `hyper-sapiens video` and the stage-3 weights "
         "(OUT/video/<clip>/: keypoints.csv, features.json, skeleton.mp4; error and jitter before and after "
-        "cleaning against the true joints) and write OUT/report.md and OUT/metrics.json. About 14 minutes on 2 "
+        "cleaning against the true joints) and write OUT/report.md and OUT/metrics.json. About 10 to 15 minutes on 2 "
         "CPU cores (README); --quick takes a few minutes at most (tiny data, few steps: a smoke test, not a result).",
         epilog="example: hyper-sapiens demo --out demo_run",
     )
