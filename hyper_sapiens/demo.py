@@ -178,7 +178,7 @@ def run_demo(
 
     _phase("5/6 track the rendered videos (hyper-sapiens video)")
     t = time.perf_counter()
-    video = video_phase(out, data_meta, runs / "stage3" / "final.safetensors", device)
+    video = video_phase(out, data_meta, runs / "stage3" / "final.safetensors", device, progress)
     timings["video"] = time.perf_counter() - t
 
     _phase("6/6 report")
@@ -208,20 +208,24 @@ def run_demo(
     return summary
 
 
-def video_phase(out: Path, data_meta: dict[str, Any], checkpoint: Path, device: str) -> dict[str, Any]:
+def video_phase(
+    out: Path, data_meta: dict[str, Any], checkpoint: Path, device: str, progress: bool = True
+) -> dict[str, Any]:
     """Run ``hyper-sapiens video`` (the verb itself, through :func:`hyper_sapiens.cli.main`) with ``checkpoint``
     on each of the data set's sequence videos, into ``out/video/<clip>/``, and compare its raw and cleaned tracks
     with the sequence's true joints (:func:`hyper_sapiens.video.truth.compare_with_truth`).
 
     The verb runs with its defaults (cleaning, and the prior it finds in the checkpoint's run ``config.yaml``),
-    one call per clip so that each clip's wall time, model loading included, is known.
+    one call per clip so that each clip's wall time, model loading included, is known; ``progress=False``
+    passes ``--no-progress``.
 
     Returns:
         the ``video`` entry of ``metrics.json``: ``checkpoint``, ``filter``, ``prior`` (as the verb recorded
         them in ``features.json``; the prior relative to ``out``), ``clips`` (per clip: ``input``, ``truth``,
-        ``out``, ``frames``, ``mean_error_px {raw, cleaned}``, ``jitter_px {raw, cleaned, truth}``, ``time_s``,
-        ``frames_per_s``) and ``mean`` (over clips: the same error and jitter keys, ``frames`` in all,
-        ``frames_per_s`` = all frames / all time). Paths are relative to ``out``.
+        ``out``, ``frames``, ``mean_error_px {raw, raw_kept, cleaned}``, ``dropped``,
+        ``jitter_px {raw, cleaned, truth}``, ``time_s``, ``frames_per_s``) and ``mean`` (over clips: the same
+        error and jitter keys, ``dropped`` and ``frames`` in all, ``frames_per_s`` = all frames / all time).
+        Paths are relative to ``out``.
 
     Raises:
         VideoPhaseError: the verb exited with an error on a clip.
@@ -236,7 +240,7 @@ def video_phase(out: Path, data_meta: dict[str, Any], checkpoint: Path, device: 
         video_path = data / rel
         name = video_path.stem
         argv = ["video", "--checkpoint", str(checkpoint), str(video_path), "--out", str(out / VIDEO_OUT),
-                "--device", device]
+                "--device", device, *([] if progress else ["--no-progress"])]
         start = time.perf_counter()
         code = cli_main(argv)
         elapsed = time.perf_counter() - start

@@ -444,14 +444,17 @@ def test_video_verb_corrects_flagged_frames_apart_from_the_cleaned_track(clips, 
     assert json.loads((d2 / "features.json").read_text())["clip"]["correction"] is None
 
 
-def test_video_verb_takes_boxes_from_a_detections_file(clips, tmp_path):
+def test_video_verb_takes_boxes_from_a_detections_file(clips, tmp_path, capsys):
     dets = tmp_path / "dets.json"
     dets.write_text(json.dumps([{"image_id": 2, "category_id": 1, "bbox": [30, 5, 70, 88], "score": 0.9},
                                 {"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.5}]))
     out = tmp_path / "out"
     code = main(["video", "--checkpoint", str(WEIGHTS), str(clips["frames"]), "--out", str(out), "--detections",
-                 str(dets), "--device", "cpu", "--no-video", "--no-plots", "--batch-size", "3", "--no-flip-test"])
+                 str(dets), "--device", "cpu", "--no-video", "--no-plots", "--batch-size", "3", "--no-flip-test",
+                 "--no-progress"])
     assert code == 0
+    captured = capsys.readouterr()
+    assert "video seq01" not in captured.err and "seq01: 10 frames" in captured.out  # no bar, the summary line
     with open(out / "seq01" / "keypoints.csv", newline="") as f:
         sources = {int(r["frame"]): r["box_source"] for r in csv.DictReader(f)}
     assert sources[2] == "detection" and sources[0] in ("frame", "refined")
