@@ -27,6 +27,7 @@ from ..data.io import DataFileError
 from ..data.minirgbd import read_minirgbd_joints
 from ..keypoints import COCO17
 from ..keypoints.converter import KeypointConverter
+from .features import accelerations
 
 __all__ = [
     "RAW_COLUMNS",
@@ -129,7 +130,7 @@ def jitter(track: np.ndarray) -> float:
     p = np.asarray(track, np.float64)
     if p.shape[0] < 3:
         return float("nan")
-    acc = np.linalg.norm(p[2:] - 2.0 * p[1:-1] + p[:-2], axis=-1)
+    acc = accelerations(p, fps=1.0)  # the features' acceleration, per frame² instead of per s²
     return float(np.nanmean(acc)) if np.isfinite(acc).any() else float("nan")
 
 
