@@ -108,6 +108,7 @@ def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float
     from .evaluation.report import evaluate_checkpoint
     from .models import build_model, load_model, load_sapiens_checkpoint
     from .models.pretrained import save_sapiens_pose, sha256_of
+    from .portable_paths import portable
 
     trained = load_model(run_dir / "final.safetensors")
     commits = sorted(set(commits or [git_commit()]))
@@ -144,6 +145,8 @@ def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float
         "learning_curve": learning_curve(run_dir / "metrics.jsonl"),
         "machine": _machine(),
     }
+    manifest = portable(manifest, {"OUT": out})
+    manifest["paths"] = {"OUT": "the folder given as pretrain --out; every path here is relative to a named folder"}
     (out / f"{WEIGHTS_NAME}.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
 

@@ -102,6 +102,7 @@ def test_pretrain_recipe_in_pieces_writes_sapiens_layout_weights_and_manifest(tm
 
     from hyper_sapiens.config import load_config
     from hyper_sapiens.models import build_model, load_sapiens_checkpoint
+    from hyper_sapiens.portable_paths import absolute_paths_in
 
     out = tmp_path / "pretrain"
     common = ["pretrain", "--out", str(out), "--adult-preset", "tiny", "--infant-preset", "tiny", "--no-progress",
@@ -118,6 +119,9 @@ def test_pretrain_recipe_in_pieces_writes_sapiens_layout_weights_and_manifest(tm
     assert [c["step"] for c in manifest["learning_curve"]] == [2, 4]
     assert all("adults_pck@0.05" in c and "infants_pck@0.05" in c for c in manifest["learning_curve"])
     assert set(manifest["figures"]) == {"adults_val", "infants_test_real"}
+    assert absolute_paths_in(manifest) == [] and str(tmp_path) not in json.dumps(manifest)
+    assert manifest["data"]["adults"] == "OUT/data/adults"
+    assert manifest["recipe"]["resolved_config"]["run"]["dir"] == "OUT/train"
     with safe_open(str(weights), framework="pt") as fh:
         keys = list(fh.keys())
         assert {k.split(".")[0] for k in keys} == {"backbone", "head"}

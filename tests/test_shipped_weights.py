@@ -11,6 +11,7 @@ from hyper_sapiens.devices import pick_device
 from hyper_sapiens.evaluation.report import evaluate_checkpoint
 from hyper_sapiens.models import build_model, load_sapiens_checkpoint
 from hyper_sapiens.models.pretrained import packaged_manifest, packaged_weights_path, sha256_of
+from hyper_sapiens.portable_paths import absolute_paths_in
 from hyper_sapiens.synth.adults import generate_adult_dataset
 
 
@@ -20,6 +21,7 @@ def test_shipped_weights_match_their_manifest_and_load_strictly():
     assert sha256_of(path) == manifest["sha256"]
     assert path.stat().st_size == manifest["bytes"] <= 10 * 2**20
     assert manifest["recipe"]["config"] == "pretrain_tiny_adult" and manifest["steps"] > 0
+    assert absolute_paths_in(manifest) == []  # paths are named folders (OUT/...), not the maker's machine
     cfg = load_config(manifest["recipe"]["config"])
     report = load_sapiens_checkpoint(build_model(cfg.model), path, part="pose", strict=True)
     assert report.ok and not report.missing and not report.unexpected

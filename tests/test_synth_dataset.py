@@ -244,6 +244,9 @@ def test_generate_skeletons_writes_the_data_sets_skeleton_files_byte_for_byte(ti
 
 @pytest.mark.slow
 def test_same_seed_gives_byte_identical_files_with_any_number_of_workers(tiny_dataset, tmp_path):
+    """Bit equality, no tolerance: each image is rendered whole inside one process from its own seed, and
+    OpenCV runs on one thread there (``cv2.setNumThreads(1)``), so the worker count cannot reorder a float
+    reduction; the JPEG and PNG encoders are deterministic for the same pixels."""
     generate_dataset(tmp_path / "two", preset="tiny", seed=0, workers=2, progress=False)
     assert tree_hash(tmp_path / "two") == tree_hash(tiny_dataset)
     generate_dataset(tmp_path / "other", preset="tiny", seed=1, workers=1, progress=False)

@@ -44,8 +44,10 @@ from ..models import (
     save_weights,
     set_trainable_blocks,
 )
+from ..models.heads import biases_before_instance_norm
 from .checkpointing import load_trainer_state, save_trainer_state
 from .distributed import DistInfo, all_reduce_mean, all_true, barrier, init_distributed, shutdown
+from .grad_clip import clip_grad_norm_exact
 from .objective import TrainingObjective, resolve_depth_output
 from .run_log import RunLog
 from .schedules import lr_factor
@@ -110,6 +112,8 @@ class Trainer:
             from .sharding import shard_model
 
             shard_model(self.model, self.device, self.dist.world_size)
+        inert = set(biases_before_instance_norm(self.model))
+        self.inert_params = [p for name, p in self.model.named_parameters() if name in inert]  # true gradient 0
         self.unfreeze = self._unfreeze_schedule()
         self.optimizer = self._optimizer()
         self.ema = self._ema()
@@ -409,10 +413,11 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v.float() / self.accumulation
         grad_norm = float("nan")
         if finite:
+            for p in self.inert_params:  # rounding noise around an exact 0: use the 0 (heads.biases_before_...)
+                if p.grad is not None:
+                    p.grad.zero_()
             clip = self.cfg.optim.grad_clip
-            params = [p for p in self.model.parameters() if p.grad is not None]
-            norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+            grad_norm = clip_grad_norm_exact(self.model.parameters(), clip, self.dist)
             finite = all_true(math.isfinite(grad_norm), self.dist)
         record: dict[str, Any] = {
             "step": self.step + 1,

@@ -20,6 +20,7 @@ from torch import nn
 
 __all__ = [
     "InstanceNorm",
+    "biases_before_instance_norm",
     "PoseHeatmapHead",
     "DepthHead",
     "NormalHead",
@@ -53,6 +54,27 @@ class InstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.group_norm(x, x.shape[1], eps=self.eps)
+
+
+def biases_before_instance_norm(model: nn.Module) -> list[str]:
+    """Names of the convolution biases that an :class:`InstanceNorm` follows directly.
+
+    InstanceNorm subtracts each channel's mean, so a per-channel bias added just before it cannot change
+    the output: its true gradient is exactly 0, and what autograd returns for it is float rounding noise.
+    The Sapiens heads have one in every ``conv_layers`` block (kept: the checkpoints carry them). The
+    trainer sets their gradient to that exact 0, so AdamW does not turn the noise into full-size steps.
+    """
+    names: list[str] = []
+    for prefix, module in model.named_modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.named_children())
+        for (name, layer), (_, following) in zip(children, children[1:]):
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and layer.bias is not None and isinstance(
+                following, (InstanceNorm, nn.InstanceNorm2d)
+            ):
+                names.append(f"{prefix}.{name}.bias" if prefix else f"{name}.bias")
+    return names
 
 
 def _as_tuple(values: Sequence[int] | None, name: str) -> tuple[int, ...]:
