@@ -217,6 +217,7 @@ class DataSection:
     syrip_layout: str | None = None
     minirgbd: str | None = None
     adults: str | None = None
+    real_adults: str | None = None     # real adult photos as COCO17 crops (pretrain_tiny_real)
     train_ann_file: str | None = None
     train_images: str | None = None
     test_ann_file: str | None = None
@@ -239,6 +240,7 @@ class EvalSection:
     flip_test: bool = True
     dataset: dict[str, Any] | None = None   # evaluate's data set (default: data.val)
     prior: str | None = None           # the prior that scores plausibility (default: loss.sds.prior)
+    group_by: str | None = "posture"   # image field whose values group evaluate's metrics (SyRIP: posture); null: none
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,7 +106,8 @@ def test_pretrain_recipe_in_pieces_writes_sapiens_layout_weights_and_manifest(tm
     from hyper_sapiens.portable_paths import absolute_paths_in
 
     out = tmp_path / "pretrain"
-    common = ["pretrain", "--out", str(out), "--adult-preset", "tiny", "--infant-preset", "tiny", "--no-progress",
+    common = ["pretrain", "--config", "pretrain_tiny_adult", "--out", str(out), "--adult-preset", "tiny",
+              "--infant-preset", "tiny", "--no-progress",
               "--device", "cpu", "--set", "run.steps=4", "--set", "run.eval_every=2", "--set", "run.ckpt_every=1",
               "--set", "data.batch.counts.adults=4", "--set", "data.workers=0"]
     assert main([*common, "--stop-after", "2"]) == 0
@@ -120,7 +122,7 @@ def test_pretrain_recipe_in_pieces_writes_sapiens_layout_weights_and_manifest(tm
     assert all("adults_pck@0.05" in c and "infants_pck@0.05" in c for c in manifest["learning_curve"])
     assert set(manifest["figures"]) == {"adults_val", "infants_test_real"}
     assert absolute_paths_in(manifest) == [] and str(tmp_path) not in json.dumps(manifest)
-    assert manifest["data"]["adults"] == "OUT/data/adults"
+    assert manifest["data"]["adults"]["path"] == "OUT/data/adults" and "terms" in manifest["data"]["adults"]
     assert manifest["recipe"]["resolved_config"]["run"]["dir"] == "OUT/train"
     with safe_open(str(weights), framework="pt") as fh:
         keys = list(fh.keys())
@@ -145,3 +147,81 @@ def test_low_confidence_joints_are_marked_not_hidden():
     assert hidden[6:15, 6:15].sum() == 0  # the low-confidence nose is not drawn
     ring = marked[6:15, 6:15].sum(axis=2)
     assert ring.sum() > 0 and ring[4, 4] == 0  # drawn as a hollow circle
+
+
+def _real_adults_folder(adults: Path, root: Path) -> Path:
+    """A stand-in for the real-adult crops in their layout (annotations/person_keypoints_{train,val}.json,
+    images/<source>/...), drawn from a rendered adult set; as in LSP and MPII, the face points of the
+    "lsp" images are unlabelled (v = 0)."""
+    import shutil
+
+    for split in ("train", "val"):
+        data = json.loads((adults / "annotations" / f"{split}.json").read_text())
+        by_id = {}
+        for i, image in enumerate(data["images"]):
+            source = "lsp" if i % 2 else "coco"
+            target = root / "images" / source / f"{split}_{image['file_name']}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(adults / "images" / split / image["file_name"], target)
+            image["file_name"] = f"{source}/{target.name}"
+            image["source"] = source
+            by_id[image["id"]] = source
+        for ann in data["annotations"]:
+            if by_id[ann["image_id"]] == "lsp":
+                for j in range(5):
+                    ann["keypoints"][3 * j: 3 * j + 3] = [0, 0, 0]
+                ann["num_keypoints"] = sum(1 for v in ann["keypoints"][2::3] if v > 0)
+        (root / "annotations").mkdir(parents=True, exist_ok=True)
+        (root / "annotations" / f"person_keypoints_{split}.json").write_text(json.dumps(data))
+    return root
+
+
+def _fidip_syrip_folder(infants: Path, root: Path) -> Path:
+    """A SyRIP folder in FiDIP's layout whose validate images are a rendered set's test_real images."""
+    import shutil
+
+    data = json.loads((infants / "syrip" / "annotations" / "test_real.json").read_text())
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "person_keypoints_validate_infant.json").write_text(json.dumps(data))
+    shutil.copytree(infants / "syrip" / "images" / "test_real", root / "images" / "validate_infant")
+    return root
+
+
+@pytest.mark.slow
+def test_real_recipe_starts_from_the_shipped_weights_and_names_its_sources_without_paths(tmp_path):
+    """pretrain_tiny_real: mixed real + rendered batches from tiny_adult_pose, every evaluation set on the curve,
+    the manifest's data sources named with their terms and paths relative to named folders."""
+    from hyper_sapiens.portable_paths import absolute_paths_in
+
+    out = tmp_path / "pretrain"
+    common = ["pretrain", "--out", str(out), "--adult-preset", "tiny", "--infant-preset", "tiny", "--no-progress",
+              "--device", "cpu", "--set", "run.steps=2", "--set", "run.eval_every=2", "--set", "run.ckpt_every=1",
+              "--set", "data.batch.counts.adults=2", "--set", "data.batch.counts.real_adults=2",
+              "--set", "data.workers=0"]
+    assert main(common) == 2  # the real recipe needs --real-adults
+    from hyper_sapiens.synth import generate_dataset
+
+    generate_adult_dataset(out / "data" / "adults", preset="tiny", seed=0, workers=1, progress=False)
+    generate_dataset(out / "data" / "demo", preset="tiny", seed=0, workers=1, progress=False)  # reused by the verb
+    real = _real_adults_folder(out / "data" / "adults", tmp_path / "real-adults")
+    syrip = _fidip_syrip_folder(out / "data" / "demo", tmp_path / "syrip")
+    assert main([*common, "--real-adults", str(tmp_path / "nowhere")]) == 2
+    real_out = out
+    assert main([*common, "--real-adults", str(real), "--syrip", str(syrip)]) == 0
+    records = [json.loads(line) for line in (real_out / "train" / "metrics.jsonl").read_text().splitlines()]
+    samples = [r["samples"] for r in records if "loss" in r]
+    assert samples and set(samples) == {4}  # 2 real + 2 rendered adults a step
+    logged = {key for r in records if r["step"] == 2 for key in r}
+    assert {"eval", "eval_adults_rendered", "eval_infants_test_real", "eval_syrip_validate"} <= logged
+    manifest = json.loads((real_out / "tiny_real_pose.json").read_text())
+    assert manifest["recipe"]["config"] == "pretrain_tiny_real"
+    assert set(manifest["figures"]) == {"real_adults_val", "adults_rendered", "infants_test_real", "syrip_validate"}
+    assert set(manifest["learning_curve"][-1]) == {
+        "step", "real_adults_pck@0.05", "adults_rendered_pck@0.05", "infants_pck@0.05", "syrip_validate_pck@0.05"}
+    assert set(manifest["data"]) == {"adults", "infants", "real_adults", "syrip"}
+    assert manifest["data"]["real_adults"]["path"] == "REAL_ADULTS"
+    assert "non-commercial" in manifest["data"]["real_adults"]["terms"]
+    assert absolute_paths_in(manifest) == [] and str(tmp_path) not in json.dumps(manifest)
+    assert manifest["recipe"]["command"].startswith("hyper-sapiens pretrain --config pretrain_tiny_real "
+                                                    "--real-adults REAL_ADULTS --syrip SYRIP")
+    assert set(manifest["paths"]) == {"OUT", "REAL_ADULTS", "SYRIP"}
