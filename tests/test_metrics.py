@@ -152,6 +152,20 @@ def test_g_error_per_group_averages_groups():
     assert res["g_error"] == pytest.approx(res["per_group"]["a"] / 2)
 
 
+def test_one_wild_prediction_dominates_the_mean_g_error_but_not_the_median_form():
+    rng = np.random.default_rng(0)
+    scales = rng.uniform(0.5, 3.0, 200)
+    frames = np.stack([_skeleton(s) for s in scales])
+    frames += rng.normal(0.0, 0.02, frames.shape) * scales[:, None, None]  # small, normal jitter on every joint
+    calm = g_error(frames)
+    assert calm["g_error_median"] == pytest.approx(calm["g_error"], rel=0.3)  # ~ equal without wild predictions
+    wild = frames.copy()
+    wild[0, COCO17.index("left_wrist")] += 40 * scales[0]  # one wrist ten torso lengths off
+    res = g_error(wild)
+    assert res["g_error"] > 3 * calm["g_error"]
+    assert res["g_error_median"] == pytest.approx(calm["g_error_median"], rel=0.05)
+
+
 # ---------------------------------------------------------------- COCO
 needs_coco_mini = pytest.mark.skipif(not COCO_MINI.is_dir(), reason="shared/data/coco-mini not beside the checkout")
 

@@ -164,8 +164,10 @@ class CocoKeypointEvaluator:
             self.coco.createIndex()
         self.sigmas = np.asarray(sigmas, dtype=np.float64)
 
-    def evaluate(self, results: list[dict[str, Any]]) -> dict[str, float]:
-        """AP/AR stats (names as mmpose's ``CocoMetric``); all zeros for an empty result list."""
+    def evaluate(self, results: list[dict[str, Any]], image_ids: Sequence[int] | None = None) -> dict[str, float]:
+        """AP/AR stats (names as mmpose's ``CocoMetric``); all zeros for an empty result list.
+
+        ``image_ids``: score only these images (pycocotools ``params.imgIds``; default: every image)."""
         from pycocotools.cocoeval import COCOeval
 
         if not results:
@@ -175,6 +177,8 @@ class CocoKeypointEvaluator:
             dets = self.coco.loadRes(copy.deepcopy(results))
             ev = COCOeval(self.coco, dets, "keypoints")
             ev.params.kpt_oks_sigmas = self.sigmas
+            if image_ids is not None:
+                ev.params.imgIds = sorted({int(i) for i in image_ids})
             ev.evaluate()
             ev.accumulate()
             ev.summarize()

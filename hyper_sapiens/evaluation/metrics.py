@@ -29,7 +29,9 @@ def evaluate_predictions(
     """PCK@0.05 (bbox-normalised) with per-joint values, the PCK curve, its AUC, EPE and G-Error.
 
     ``pck_auc`` is the mean of the bbox-normalised PCK over the 20 thresholds 0.01 … 0.2 (the area under
-    the curve divided by its width); ``epe`` is the mean end-point error in image pixels.
+    the curve divided by its width); ``epe`` is the mean end-point error in image pixels; ``g_error`` is the
+    mean form of :func:`~hyper_sapiens.evaluation.g_error.g_error` (one wild prediction can dominate it) and
+    ``g_error_median`` its median/MAD form (robust to a few wild predictions), both on all 17 predicted joints.
 
     Args:
         preds: :func:`~hyper_sapiens.evaluation.inference.run_inference` output.
@@ -60,6 +62,7 @@ def evaluate_predictions(
         "pck_auc": float(np.mean(curve)),
         "epe": float(keypoint_epe(pred, gt, mask)),
         "g_error": float(ge["g_error"]),
+        "g_error_median": float(ge["g_error_median"]),
         "g_error_per_group": {str(k): float(v) for k, v in ge.get("per_group", {}).items()},
         "num_instances": int(labelled.sum()),
         "num_keypoints": int(mask.sum()),
