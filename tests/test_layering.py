@@ -83,7 +83,7 @@ def _package_layer(module: str) -> str | None:
         return "leaf"
     if parts[1] in LOWER:
         return "lower"
-    return parts[1] if parts[1] in ("evaluation", "engine", "video") else None
+    return parts[1] if parts[1] in ("evaluation", "engine", "video", "review") else None
 
 
 def _target_layer(module: str) -> str | None:
@@ -95,11 +95,12 @@ def _target_layer(module: str) -> str | None:
 # evaluation, engine or verb module; evaluation/ (its ``command`` verb included) no engine or verb module;
 # engine/ no verb module.
 FORBIDDEN = {
-    "leaf": {"evaluation", "engine", "video", "verb"},
-    "lower": {"evaluation", "engine", "video", "verb"},
-    "evaluation": {"engine", "video", "verb"},
-    "video": {"engine", "verb"},
-    "engine": {"video", "verb"},
+    "leaf": {"evaluation", "engine", "video", "review", "verb"},
+    "lower": {"evaluation", "engine", "video", "review", "verb"},
+    "evaluation": {"engine", "video", "review", "verb"},
+    "video": {"engine", "review", "verb"},
+    "engine": {"video", "review", "verb"},
+    "review": {"engine", "verb"},   # the review page sits above video/
 }
 
 
