@@ -283,6 +283,11 @@ class PriorDataSection:
     min_visible: int = 8               # joints with visibility > 0 a frame needs to be used
     val_fraction: float = 0.1          # share of sequence files held out for validation
     max_frames: int | None = None      # subsample the training poses (seeded) to at most this many
+    # OpenPose per-frame JSON (hyper_sapiens/data/openpose.py): folders, one sequence each (or folders of them)
+    openpose: list[str] = field(default_factory=list)
+    openpose_frame_size: tuple[int, int] | None = None   # [w, h]: the files hold fractions (--keypoint_scale 3)
+    openpose_videos: str | None = None  # folder of the clips, named like the OpenPose folders: each one's frame size
+    openpose_min_score: float = 0.0    # OpenPose joints scored at or below this are unlabelled
 
 
 @dataclass

@@ -178,6 +178,8 @@ class SkeletonSequenceDataset:
         min_visible: a window is kept only if every frame has at least this many joints with visibility > 0
             (after conversion); the others are counted in :attr:`dropped`.
         root: base folder for relative paths.
+        sequences: sequences read elsewhere (e.g. OpenPose folders, :mod:`hyper_sapiens.data.openpose`), already in
+            ``layout`` and ``dims``, added after the files; ``paths_or_glob`` may then be empty.
 
     Items are dicts of numpy arrays: ``keypoints`` ``(K, D)`` (``(window, K, D)`` when window > 1) float32,
     ``visible`` ``(K,)`` / ``(window, K)`` float32, ``sequence`` (index into :attr:`sequences`) and ``start``
@@ -193,6 +195,7 @@ class SkeletonSequenceDataset:
         stride: int = 1,
         min_visible: int = 1,
         root: str | os.PathLike | None = None,
+        sequences: Sequence[SkeletonSequence] = (),
     ) -> None:
         if dims not in (2, 3):
             raise ValueError(f"dims must be 2 or 3, got {dims}")
@@ -203,8 +206,17 @@ class SkeletonSequenceDataset:
         self.window = int(window)
         self.stride = int(stride)
         self.min_visible = int(min_visible)
-        self.paths = resolve_skeleton_paths(paths_or_glob, root)
+        given = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
+        self.paths = resolve_skeleton_paths(given, root) if given or not sequences else []
         self.sequences = [load_skeleton_file(p, self.layout.name, self.dims) for p in self.paths]
+        for seq in sequences:
+            want = (self.layout.num_keypoints, self.dims)
+            shape = seq.keypoints.shape
+            if len(shape) != 3 or shape[1:] != want or seq.visible.shape != shape[:2]:
+                raise SkeletonFileError(f"{seq.path}: sequence of shape {shape}; the dataset reads "
+                                        f"(T, {want[0]}, {want[1]}) ({self.layout.name}, {self.dims}D)")
+            self.sequences.append(seq)
+            self.paths.append(Path(seq.path))
         index: list[tuple[int, int]] = []
         self.dropped = 0
         self.too_short = 0

@@ -1,7 +1,8 @@
-"""Skeleton layouts (COCO17, MINI-RGBD 25, OpenPose BODY_25), conversion and subsets."""
+"""Skeleton layouts (COCO17, MINI-RGBD 25, OpenPose BODY_25 and BODY_18), conversion and subsets."""
 
 from .converter import KeypointConverter
 from .layouts import (
+    BODY18,
     BODY25,
     COCO17,
     COCO17_LIMB_NAMES,
@@ -17,6 +18,7 @@ from .subsets import resolve_subset, subset_names, subset_presets
 from .torso import torso_length, torso_radius
 
 __all__ = [
+    "BODY18",
     "BODY25",
     "COCO17",
     "COCO17_LIMBS",

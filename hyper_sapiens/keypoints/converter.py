@@ -9,7 +9,8 @@ from .layouts import KeypointLayout, get_layout
 # Correspondence tables, destination joint name -> source joint name. Only one direction
 # is written per pair; the converter inverts a table when asked for the other direction.
 # MINI-RGBD -> COCO17: the SMIL joint order of MINI-RGBD (Hesse et al. 2018) mapped by joint meaning (layouts.py).
-# BODY_25 -> COCO17: OpenPose's own BODY_25 definition, all 17 COCO points present.
+# BODY_25 -> COCO17 and BODY_18 (OpenPose's COCO model) -> COCO17: OpenPose's own definitions (doc/02_output.md),
+# all 17 COCO points present; their Neck (and BODY_25's MidHip and feet) have no COCO17 counterpart.
 _NAME_TABLES: dict[tuple[str, str], dict[str, str]] = {
     ("minirgbd25", "coco17"): {
         "nose": "noseVertex",
@@ -28,6 +29,7 @@ _NAME_TABLES: dict[tuple[str, str], dict[str, str]] = {
         "left_ankle": "LAnkle", "right_ankle": "RAnkle",
     },
 }
+_NAME_TABLES[("body18", "coco17")] = dict(_NAME_TABLES[("body25", "coco17")])  # same joint names
 
 
 def _index_table(src: KeypointLayout, dst: KeypointLayout) -> np.ndarray:

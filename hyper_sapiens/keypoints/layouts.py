@@ -162,11 +162,30 @@ BODY25 = KeypointLayout(
     torso=(5, 2, 12, 9),
 )
 
-LAYOUTS: dict[str, KeypointLayout] = {layout.name: layout for layout in (COCO17, MINIRGBD25, BODY25)}
+# --- OpenPose BODY_18 (its COCO model, "COCO-18") -------------------------------------
+# Order and pose pairs: OpenPose doc/02_output.md (poseParameters COCO): the 17 COCO points in OpenPose's own
+# order plus a Neck (mid-shoulder) at index 1.
+BODY18 = KeypointLayout(
+    name="body18",
+    names=(
+        "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+        "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+    ),
+    flip_pairs=((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17)),
+    bones=(
+        (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
+        (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
+    ),
+    torso=(5, 2, 11, 8),
+)
+
+LAYOUTS: dict[str, KeypointLayout] = {
+    layout.name: layout for layout in (COCO17, MINIRGBD25, BODY25, BODY18)
+}
 
 
 def get_layout(name: str | KeypointLayout) -> KeypointLayout:
-    """Look a layout up by name (``"coco17"``, ``"minirgbd25"``, ``"body25"``)."""
+    """Look a layout up by name (``"coco17"``, ``"minirgbd25"``, ``"body25"``, ``"body18"``)."""
     if isinstance(name, KeypointLayout):
         return name
     try:

@@ -60,10 +60,24 @@ def prepare_data(cfg: dict[str, Any], prior: PosePrior) -> PreparedData:
     paths = data["paths"]
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    if not paths:
-        raise FileNotFoundError("prior config: data.paths is empty; name the skeleton files or globs to train on")
+    openpose = data.get("openpose") or []
+    if not paths and not openpose:
+        raise FileNotFoundError("prior config: data.paths and data.openpose are empty; name the skeleton files or "
+                                "globs (or OpenPose folders) to train on")
+    tracks = []
+    if openpose:
+        from ..data.openpose import load_openpose_sequences
+
+        if int(data["dims"]) != 2:
+            raise ValueError(f"prior config: data.openpose holds 2D skeletons, but data.dims is {data['dims']}")
+        frame_size = data.get("openpose_frame_size")
+        tracks = load_openpose_sequences(openpose, root=data["root"],
+                                         frame_size=tuple(frame_size) if frame_size else None,
+                                         videos=data.get("openpose_videos"), min_score=data["openpose_min_score"],
+                                         layout=data["layout"])
     ds = SkeletonSequenceDataset(paths, layout=data["layout"], dims=data["dims"], window=data["window"],
-                                 stride=data["stride"], min_visible=data["min_visible"], root=data["root"])
+                                 stride=data["stride"], min_visible=data["min_visible"], root=data["root"],
+                                 sequences=[track.sequence for track in tracks])
     if len(ds) == 0:
         raise ValueError(f"prior data: no usable windows in {len(ds.paths)} file(s) ({ds.summary()})")
     rng = np.random.default_rng(int(cfg["seed"]))
@@ -73,6 +87,8 @@ def prepare_data(cfg: dict[str, Any], prior: PosePrior) -> PreparedData:
     order = rng.permutation(n_files)
     val_seq, train_seq = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
     summary = {"dataset": ds.summary(), "train_files": len(train_seq), "val_files": len(val_seq)}
+    if tracks:
+        summary["openpose"] = [track.summary() for track in tracks]
     out, raw = {}, {}
     for name, seqs in (("train", train_seq), ("val", val_seq)):
         kp, vis = ds.arrays(seqs)
