@@ -189,7 +189,8 @@ def _fidip_syrip_folder(infants: Path, root: Path) -> Path:
 
 @pytest.mark.slow
 def test_real_recipe_starts_from_the_shipped_weights_and_names_its_sources_without_paths(tmp_path):
-    """pretrain_tiny_real: mixed real + rendered batches from tiny_adult_pose, every evaluation set on the curve,
+    """pretrain_tiny_real from tiny_adult_pose (here with 2 real + 2 rendered adults a step, so that both sources
+    are read), every evaluation set on the curve,
     the manifest's data sources named with their terms and paths relative to named folders."""
     from hyper_sapiens.portable_paths import absolute_paths_in
 
