@@ -59,6 +59,7 @@ IMAGES_DIR = Path("review") / "images"
 CSV_REVIEW_COLUMNS = ("reviewed", "x_reviewed", "y_reviewed", "v_reviewed")
 #: The largest correction body the server reads, bytes.
 MAX_BODY_BYTES = 1_000_000
+DRAIN_LIMIT_BYTES = 16_000_000   # an oversized body up to this size is read and dropped before the 413 reply
 #: The box of the labelled joints is widened by this share of its longer side on each side ...
 BOX_MARGIN = 0.1
 #: ... and by at least this share of the frame's longer side.

@@ -37,7 +37,7 @@ from .. import json_safe
 from ..data.io import DataFileError
 from ..keypoints import COCO17
 from .clip import ClipFolder, clip_tracks
-from .corrections import MAX_BODY_BYTES, CorrectionError, ReviewStore, parse_correction
+from .corrections import DRAIN_LIMIT_BYTES, MAX_BODY_BYTES, CorrectionError, ReviewStore, parse_correction
 from .media import Media, frame_name
 
 __all__ = ["HOST", "ReviewApp", "make_server", "parse_range"]
@@ -312,6 +312,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "negative Content-Length", close=True)
             return
         if length > MAX_BODY_BYTES:
+            # Read (and drop) a moderately oversized body first: a reply sent while the client is still sending
+            # would reach it as a broken pipe instead of this message. Beyond DRAIN_LIMIT_BYTES, just hang up.
+            if length <= DRAIN_LIMIT_BYTES:
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 16))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
             self._error(413, f"correction of {length} bytes; at most {MAX_BODY_BYTES} are accepted", close=True)
             return
         body = self.rfile.read(length)
