@@ -160,6 +160,9 @@ class GeoTerm(TermSection):
     detach: Literal["depth", "normal"] | None = "depth"   # the branch that gets no gradient
     domains: list[str] = field(default_factory=lambda: ["syn", "real"])
     region: Literal["body", "all"] = "body"   # body: pixels of the body mask where a sample has one
+    anchor: bool = True                # depth branch from the depth target where a sample has one
+    mask_padding: bool = True          # leave out the black border of crops that reach past their image
+    slack: float = 1.0                 # forgiven share of the depth's third difference (losses/geometry.py)
 
 
 @dataclass
@@ -169,6 +172,9 @@ class BoneTerm(TermSection):
     reference: str | None = None       # skeleton file(s): a file, folder or glob
     domains: list[str] = field(default_factory=lambda: ["real"])
     beta: float = 50.0
+    quantile: float = 0.99             # reference ratio per limb: this quantile of the skeletons' 2-D ratios
+    tolerance: float = 0.1             # a limb may exceed its reference ratio by this fraction for free
+    symmetry_weight: float = 0.0       # left/right term; 0: off (foreshortening makes true 2-D poses asymmetric)
 
 
 @dataclass
@@ -176,10 +182,15 @@ class SdsTerm(TermSection):
     """``loss.sds``: score distillation from the frozen diffusion pose prior."""
 
     prior: str | None = None           # prior.safetensors from train-prior
-    t_range: tuple[int, int] = (20, 200)
+    t_range: tuple[int, int] = (2, 20)  # a low band: less drift from true poses (docs/prior.md, Calibration)
     weighting: Literal["x0", "sds", "uniform", "dpposer"] = "x0"
     grad_clip: float | None = 1.0
-    min_confidence: float = 0.0        # joints whose heatmap peak is at or below this get no SDS gradient
+    min_confidence: float = 0.0        # joints whose heatmap peak is at or below this are hidden from the prior
+    joint_weighting: Literal["uncertainty", "confidence", "uniform"] = "uncertainty"   # 1 - peak: move unsure joints
+    samples: Literal["unlabelled", "all"] = "unlabelled"   # unlabelled: not on samples that carry keypoint labels
+    readout: Literal["local", "global"] = "local"   # local: soft-argmax in a window around the argmax
+    window: int = 3                    # local read-out: the window's half-width in heatmap pixels
+    draws: int = 8                     # noise draws (t, eps) averaged per pose
     domains: list[str] = field(default_factory=lambda: ["real"])
     beta: float = 50.0
 

@@ -302,7 +302,9 @@ def test_bone_ratio_loss_stretched_forearm_hand_value():
     excess = 0.5 - math.log(1.1)
     ratio_term = 0.2 * (excess - 0.1) / len(COCO17_LIMBS)  # Huber(δ=0.2) in its linear part, one of 12 limbs
     sym_term = 0.2 * (0.5 - 0.1) / 5  # forearm pair differs by 0.5 in log, one of 5 pairs
-    assert bone_ratio_loss(t, w, ref).item() == pytest.approx(ratio_term + 0.5 * sym_term, rel=1e-5)
+    assert bone_ratio_loss(t, w, ref).item() == pytest.approx(ratio_term, rel=1e-5)   # symmetry off by default
+    assert bone_ratio_loss(t, w, ref, symmetry_weight=0.5).item() == pytest.approx(ratio_term + 0.5 * sym_term,
+                                                                                  rel=1e-5)
     shrunk = k.copy()
     shrunk[COCO17.index("left_wrist")] = (3 + 2 / s, 0)
     sh = torch.tensor(shrunk)[None]

@@ -34,8 +34,11 @@ def test_schedule_is_monotone_and_q_sample_has_the_right_moments():
 
 def test_predict_x0_inverts_q_sample_with_the_true_noise():
     s = NoiseSchedule("cosine", 1000)
-    x0 = torch.randn(8, 17, 2)
-    eps = torch.randn(8, 17, 2)
+    # Seeded: at t = 999 predict_x0 divides by sqrt(alpha_bar) ~ 0.006, which multiplies float32 rounding
+    # about 160-fold; with unseeded draws the fixed bound below failed in about 7 of 200 seeds.
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.randn(8, 17, 2, generator=gen)
+    eps = torch.randn(8, 17, 2, generator=gen)
     t = torch.tensor([0, 1, 10, 100, 400, 700, 900, 999])
     torch.testing.assert_close(s.predict_x0(s.q_sample(x0, t, eps), t, eps), x0, atol=2e-3, rtol=1e-3)
     torch.testing.assert_close(s.predict_eps(s.q_sample(x0, t, eps), t, x0), eps, atol=1e-3, rtol=1e-3)

@@ -11,10 +11,18 @@ Config (``loss`` section; a term with weight 0 or absent is not computed)::
       geo:    {weight: 0.1, mode: auto, detach: depth, domains: [syn, real]}   # auto | log_depth | tilt
       bone:   {weight: 0.05, reference: PATH_TO_SKELETONS, domains: [real]}
       sds:    {weight: 0.01, prior: RUN/prior.safetensors, t_range: [20, 200], domains: [real],
-               beta: 50, decay: {kind: cosine, final: 0.1}}
+               samples: unlabelled, joint_weighting: uncertainty, readout: local, decay: {kind: cosine, final: 0.1}}
 
 Every term also takes ``warmup_steps``, ``start_step`` and ``decay`` (see
 :func:`hyper_sapiens.engine.schedules.term_weight`).
+
+The SDS and bone terms read keypoints from the heatmaps with :func:`~hyper_sapiens.losses.local_soft_argmax`
+(``loss.sds.readout: local``, a window of ``loss.sds.window`` pixels around the argmax) or the plain soft-argmax
+(``global``). The SDS term is in the pose term's unit: ``π / (H·W·K)`` times :class:`~hyper_sapiens.prior.SDSLoss`
+on heatmap-pixel coordinates. A Gaussian heatmap of any width shifted by ``d`` pixels has a summed squared error of
+``(π/2) d²``, so the pose term (mean over ``K·H·W``) pulls a joint ``d`` pixels off its label back with the force
+``π d / (H·W·K)`` per sample, and SDS at weight 1 pulls a joint along its prior step ``delta`` with ``π delta /
+(H·W·K)``: the weight α is the prior's trust relative to a label.
 
 What the depth head's output means is ``model.depth_output`` (:data:`DEPTH_OUTPUTS`):
 
@@ -29,6 +37,7 @@ What the depth head's output means is ``model.depth_output`` (:data:`DEPTH_OUTPU
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,10 +50,12 @@ from ..config_sections import LossSection
 from ..data.pipeline import DOMAIN_IDS
 from ..losses import (
     bone_ratio_loss,
+    crop_padding_mask,
     geo_loss,
     geo_region_mask,
     integral_coord_loss,
     keypoint_mse_loss,
+    local_soft_argmax,
     normal_angular_loss,
     silog_loss,
     soft_argmax,
@@ -85,13 +96,14 @@ def _domain_mask(batch: Mapping[str, torch.Tensor], domains: list[str] | tuple[s
     return mask
 
 
-def load_bone_reference(source: str) -> np.ndarray:
-    """Reference log limb ratios from 2D skeleton files (file, folder or glob; converted to coco17)."""
+def load_bone_reference(source: str, quantile: float = 0.5) -> np.ndarray:
+    """Reference log limb ratios from 2D skeleton files (file, folder or glob; converted to coco17): the
+    ``quantile`` of each limb's ratios (:func:`~hyper_sapiens.losses.reference_log_ratios`)."""
     from ..data.skeletons import SkeletonSequenceDataset
     from ..losses import reference_log_ratios
 
     kp, vis = SkeletonSequenceDataset(source, dims=2).arrays()
-    return reference_log_ratios(kp[..., :2], vis)
+    return reference_log_ratios(kp[..., :2], vis, quantile=quantile)
 
 
 class TrainingObjective:
@@ -141,11 +153,18 @@ class TrainingObjective:
                 weighting=sds.weighting,
                 grad_clip=sds.grad_clip,
                 min_confidence=sds.min_confidence,
+                joint_weighting=sds.joint_weighting,
+                draws=sds.draws,
             )
-        if self.cfg.bone.weight > 0:
-            if not self.cfg.bone.reference:
+        if sds.window < 0:
+            raise ValueError(f"loss.sds.window must be >= 0, got {sds.window}")
+        bone = self.cfg.bone
+        if bone.weight > 0:
+            if not bone.reference:
                 raise ValueError("loss.bone.weight > 0 needs loss.bone.reference (skeleton files for reference ratios)")
-            self.bone_reference = torch.as_tensor(load_bone_reference(self.cfg.bone.reference), device=device)
+            if not 0.0 <= bone.quantile <= 1.0:
+                raise ValueError(f"loss.bone.quantile must be in [0, 1], got {bone.quantile}")
+            self.bone_reference = torch.as_tensor(load_bone_reference(bone.reference, bone.quantile), device=device)
 
     def _choose(self, term: str, key: str, value: str, refused: dict[str, tuple[str, ...]]) -> str:
         """``loss.<term>.<key>`` (``value``): ``auto`` (the default) follows the depth output; a choice that
@@ -169,9 +188,38 @@ class TrainingObjective:
             out[name] = term_weight(getattr(self.cfg, name), step, self.total_steps)
         return out
 
-    def _keypoint_coords(self, heatmaps: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        coords, confidence = soft_argmax(heatmaps.float(), beta=beta)
+    def keypoint_readout(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coordinates ``(B, K, 2)`` (heatmap pixels, differentiable) and confidences ``(B, K)`` (the peaks, in
+        [0, 1]) that the SDS and bone terms read: ``loss.sds.readout``, with SDS's ``beta`` when SDS is on, else
+        the bone term's."""
+        beta = self.cfg.sds.beta if self.cfg.sds.weight > 0 else self.cfg.bone.beta
+        if self.cfg.sds.readout == "local":
+            coords, confidence = local_soft_argmax(heatmaps.float(), radius=self.cfg.sds.window, beta=beta)
+        else:
+            coords, confidence = soft_argmax(heatmaps.float(), beta=beta)
         return coords, confidence.clamp(0.0, 1.0)
+
+    def sds_samples(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """``(B,)`` bool: the samples SDS applies to (``loss.sds.domains``; without keypoint labels unless
+        ``loss.sds.samples: all``)."""
+        sel = _domain_mask(batch, self.cfg.sds.domains)
+        if self.cfg.sds.samples == "unlabelled":
+            sel = sel & ~batch["has_keypoints"].bool()
+        return sel
+
+    def sds_loss(
+        self,
+        coords: torch.Tensor,
+        confidence: torch.Tensor,
+        map_size: tuple[int, int],
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The SDS term on read-out coordinates ``(N, K, 2)`` (heatmap pixels of a ``map_size = (W, H)`` map), in
+        the pose term's unit (module docstring: ``π / (H·W·K)`` times :class:`~hyper_sapiens.prior.SDSLoss`)."""
+        if self.sds is None:
+            raise ValueError("sds_loss: loss.sds.weight is 0, no prior is loaded")
+        w, h = map_size
+        return self.sds(coords, confidence, generator=generator) * (math.pi / (w * h * coords.shape[1]))
 
     def __call__(
         self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], step: int
@@ -204,16 +252,17 @@ class TrainingObjective:
         if depth is not None and normal is not None and weights["geo"] > 0:
             terms["geo"] = self._geo(depth, normal, batch)
         if heatmaps is not None and (weights["bone"] > 0 or weights["sds"] > 0):
-            # one soft-argmax for both terms: SDS's beta when SDS is on, else the bone term's
-            beta = self.cfg.sds.beta if self.cfg.sds.weight > 0 else self.cfg.bone.beta
-            coords, confidence = self._keypoint_coords(heatmaps, beta)
+            coords, confidence = self.keypoint_readout(heatmaps)   # one read-out for both terms
             if weights["bone"] > 0:
                 sel = _domain_mask(batch, self.cfg.bone.domains).float()[:, None]
-                terms["bone"] = bone_ratio_loss(coords, confidence * sel, self.bone_reference)
+                terms["bone"] = bone_ratio_loss(coords, confidence * sel, self.bone_reference,
+                                                tolerance=self.cfg.bone.tolerance,
+                                                symmetry_weight=self.cfg.bone.symmetry_weight)
             if weights["sds"] > 0 and self.sds is not None:
-                sel = _domain_mask(batch, self.cfg.sds.domains)
+                sel = self.sds_samples(batch)
                 if sel.any():
-                    terms["sds"] = self.sds(coords[sel], confidence[sel])
+                    size = (heatmaps.shape[-1], heatmaps.shape[-2])
+                    terms["sds"] = self.sds_loss(coords[sel], confidence[sel], size)
                 else:
                     terms["sds"] = zero
         total = zero
@@ -234,7 +283,8 @@ class TrainingObjective:
 
     def _geo(self, depth: torch.Tensor, normal: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Depth-normal consistency on the samples of ``loss.geo.domains``, on the body pixels (``region:
-        body``, the default) or the whole map (:func:`hyper_sapiens.losses.geo_loss`)."""
+        body``, the default) or the whole map, less the crops' black padding (``mask_padding``), with the depth
+        target as the depth branch where a sample has one (``anchor``) (:func:`hyper_sapiens.losses.geo_loss`)."""
         cfg = self.cfg.geo
         body = cfg.region == "body"
         region = geo_region_mask(
@@ -243,6 +293,9 @@ class TrainingObjective:
             body_mask=batch["body_mask"] if body else None,
             has_body_mask=batch["has_body_mask"] if body else None,
         )
+        if cfg.mask_padding and "image" in batch:
+            region = region & ~crop_padding_mask(batch["image"], (depth.shape[-1], depth.shape[-2]))
+        anchor = cfg.anchor and "depth_mask" in batch
         return geo_loss(
             depth,
             normal,
@@ -252,4 +305,7 @@ class TrainingObjective:
             camera=batch.get("camera"),
             has_camera=batch.get("has_camera"),
             input_size=self.input_size,
+            depth_target=batch["depth"] if anchor else None,
+            depth_target_mask=batch["depth_mask"] if anchor else None,
+            slack=cfg.slack,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["integral_coord_loss", "soft_argmax"]
+__all__ = ["integral_coord_loss", "local_soft_argmax", "soft_argmax"]
 
 
 def soft_argmax(
@@ -55,6 +55,48 @@ def soft_argmax(
     x = (prob.sum(2) * xs).sum(-1)
     y = (prob.sum(3) * ys).sum(-1)
     confidence = flat.detach().amax(-1)
+    return torch.stack([x, y], -1), confidence
+
+
+def local_soft_argmax(
+    heatmaps: torch.Tensor, radius: int = 3, beta: float = 50.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft-argmax inside a ``(2·radius + 1)²`` window centred on each channel's argmax.
+
+    ``p = softmax(beta · h)`` over the window's pixels that lie on the map, ``x = Σ p_i u_i``: the argmax refined
+    to sub-pixel precision by its neighbours. The background cannot pull the read-out towards the map centre: a flat
+    window reads its centre, the argmax, and the read-out never leaves the window (at most ``radius`` pixels from the
+    argmax). Gradients reach only the window's pixels (``∂x/∂h_i = beta · p_i (u_i - x)``); which pixel is the argmax
+    is not differentiable.
+
+    Args:
+        heatmaps: ``(B, K, H, W)`` raw heatmaps (any float dtype; computed in float32).
+        radius: half-width of the window in heatmap pixels (0: the argmax itself, no gradient).
+        beta: inverse temperature inside the window (heatmap values are multiplied by it).
+
+    Returns:
+        ``coords (B, K, 2)`` float32 ``(x, y)`` in heatmap pixels (pixel centres at integers), differentiable in
+        ``heatmaps``; ``confidence (B, K)`` float32, detached: the heatmap's maximum.
+    """
+    if heatmaps.ndim != 4:
+        raise ValueError(f"local_soft_argmax: heatmaps must be (B, K, H, W), got {tuple(heatmaps.shape)}")
+    if radius < 0:
+        raise ValueError(f"local_soft_argmax: radius must be >= 0, got {radius}")
+    b, k, h, w = heatmaps.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"local_soft_argmax: empty heatmap size {h}x{w}")
+    flat = heatmaps.float().reshape(b, k, h * w)
+    confidence, index = flat.detach().max(-1)
+    offsets = torch.arange(-radius, radius + 1, device=heatmaps.device)
+    ys = (index // w)[..., None, None] + offsets[:, None]            # (B, K, S, 1)
+    xs = (index % w)[..., None, None] + offsets[None, :]             # (B, K, 1, S)
+    ys, xs = torch.broadcast_tensors(ys, xs)
+    inside = ((ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)).reshape(b, k, -1)
+    taps = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).reshape(b, k, -1)
+    logits = (flat.gather(-1, taps) * beta).masked_fill(~inside, float("-inf"))
+    prob = torch.softmax(logits, dim=-1)
+    x = (prob * xs.reshape(b, k, -1).float()).sum(-1)
+    y = (prob * ys.reshape(b, k, -1).float()).sum(-1)
     return torch.stack([x, y], -1), confidence
 
 
