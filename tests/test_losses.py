@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from pose_helpers import axis_skeleton
 
 from hyper_sapiens.keypoints import COCO17, COCO17_LIMBS
 from hyper_sapiens.losses import (
@@ -257,19 +258,7 @@ def test_integral_coord_loss_in_heatmap_widths_on_the_chosen_samples():
 # --- bones ------------------------------------------------------------------------------------
 
 
-def _skeleton():
-    """A COCO17 pose with arms/legs along the axes; torso length 4."""
-    k = np.zeros((17, 2), dtype=np.float64)
-    pts = {
-        "left_shoulder": (1, 0), "right_shoulder": (-1, 0), "left_hip": (1, 4), "right_hip": (-1, 4),
-        "left_elbow": (3, 0), "left_wrist": (5, 0), "right_elbow": (-3, 0), "right_wrist": (-5, 0),
-        "left_knee": (1, 7), "left_ankle": (1, 10), "right_knee": (-1, 7), "right_ankle": (-1, 10),
-        "nose": (0, -2), "left_eye": (0.3, -2.3), "right_eye": (-0.3, -2.3),
-        "left_ear": (0.6, -2), "right_ear": (-0.6, -2),
-    }
-    for name, xy in pts.items():
-        k[COCO17.index(name)] = xy
-    return k
+_skeleton = axis_skeleton
 
 
 def test_limb_log_ratios_hand_values():

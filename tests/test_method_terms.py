@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from pose_helpers import axis_skeleton
 
 from hyper_sapiens.keypoints import COCO17
 from hyper_sapiens.losses import (
@@ -271,18 +272,7 @@ def test_crop_padding_mask_marks_the_black_border():
 # --- bone ratios -----------------------------------------------------------------------------------
 
 
-def _skeleton() -> np.ndarray:
-    k = np.zeros((17, 2), dtype=np.float64)
-    pts = {
-        "left_shoulder": (1, 0), "right_shoulder": (-1, 0), "left_hip": (1, 4), "right_hip": (-1, 4),
-        "left_elbow": (3, 0), "left_wrist": (5, 0), "right_elbow": (-3, 0), "right_wrist": (-5, 0),
-        "left_knee": (1, 7), "left_ankle": (1, 10), "right_knee": (-1, 7), "right_ankle": (-1, 10),
-        "nose": (0, -2), "left_eye": (0.3, -2.3), "right_eye": (-0.3, -2.3),
-        "left_ear": (0.6, -2), "right_ear": (-0.6, -2),
-    }
-    for name, xy in pts.items():
-        k[COCO17.index(name)] = xy
-    return k
+_skeleton = axis_skeleton
 
 
 _BELOW = {"left_elbow": ("left_wrist",), "right_elbow": ("right_wrist",), "left_knee": ("left_ankle",),
