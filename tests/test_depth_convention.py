@@ -38,9 +38,11 @@ def test_each_convention_agrees_with_the_rendered_normals_only_under_its_own_rea
     as_tilt = geo_consistency_loss(relative, normals, body, mode="tilt", detach=None)
     # the bug this guards against: relative depth read as log-depth implies nearly fronto-parallel normals
     misread = geo_consistency_loss(relative, normals, body, camera, mode="log_depth", detach=None)
-    assert as_log.item() < math.radians(5), math.degrees(as_log.item())  # measured 2.4 degrees
-    assert as_tilt.item() < 0.05, as_tilt.item()  # measured 0.017
-    assert misread.item() > 5 * as_log.item() and misread.item() > math.radians(15), math.degrees(misread.item())
+    # measured 0.009 degrees and 0.0005 since the term forgives what the depth cannot resolve (issue 26;
+    # 2.4 degrees and 0.017 before); the misreading still costs 10.5 degrees, over a thousand times the truth
+    assert as_log.item() < math.radians(1), math.degrees(as_log.item())
+    assert as_tilt.item() < 0.005, as_tilt.item()
+    assert misread.item() > 100 * as_log.item() and misread.item() > math.radians(5), math.degrees(misread.item())
     # the formulas behind it: the normal from log-depth is (fx*l_u, fy*l_v, -1 - ...): for a [0, 1] map the
     # gradient is that of depth / (max - min) rather than depth / z, about z / (max - min) times too small here
     fg = depth[body]
