@@ -21,6 +21,7 @@ VERB_MODULES: tuple[str, ...] = (
     "hyper_sapiens.evaluation.command",
     "hyper_sapiens.evaluation.predict",
     "hyper_sapiens.video.command",
+    "hyper_sapiens.video.frames_command",
     "hyper_sapiens.review.command",
     "hyper_sapiens.pretrain",
     "hyper_sapiens.demo",

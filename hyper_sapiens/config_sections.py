@@ -229,6 +229,7 @@ class DataSection:
     minirgbd: str | None = None
     adults: str | None = None
     real_adults: str | None = None     # real adult photos as COCO17 crops (pretrain_tiny_real)
+    frames: str | None = None          # unlabelled clip frames written by `hyper-sapiens frames` (*_real stages)
     train_ann_file: str | None = None
     train_images: str | None = None
     test_ann_file: str | None = None

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..keypoints import COCO17
 from .base import RecordDataset
+from .folds import select_fold
 from .io import DataFileError, read_json
 from .pipeline import TopDownTransform
 from .records import InstanceRecord
@@ -112,6 +113,9 @@ class CocoTopDownDataset(RecordDataset):
         use_dense: read the depth/normal/mask files that image entries name.
         keep_domain: ``"syn"`` or ``"real"``: keep only the images of that domain (to split a file that holds
             both kinds, such as SyRIP's ``200R_1000S``, into two sources); the others are counted in ``skipped``.
+        folds: ``k > 1``: split the file's images into ``k`` folds (:mod:`~hyper_sapiens.data.folds`, stratified
+            by the image field ``fold_stratify``, SyRIP's ``posture`` by default) and keep fold ``fold``
+            (``fold_take: fold``, the held-out images) or all the others (``fold_take: rest``); 0: every image.
 
     An image's domain is its ``domain`` field, else SyRIP's ``is_synthetic`` flag, else ``domain``. Its file is
     ``image_root/file_name``, else (SyRIP) ``image_root/train%05d.jpg`` or ``test%d.jpg`` from the image id;
@@ -132,6 +136,10 @@ class CocoTopDownDataset(RecordDataset):
         use_dense: bool = True,
         group: str | None = None,
         keep_domain: str | None = None,
+        folds: int = 0,
+        fold: int = 0,
+        fold_take: str = "rest",
+        fold_stratify: str | None = "posture",
     ) -> None:
         if labelled not in ("all", "labelled", "unlabelled"):
             raise ValueError(f"labelled must be 'all', 'labelled' or 'unlabelled', got {labelled!r}")
@@ -162,6 +170,13 @@ class CocoTopDownDataset(RecordDataset):
                 data = dict(data, images=[im for im in data["images"] if int(im["id"]) not in dropped],
                             annotations=[a for a in data.get("annotations", [])
                                          if int(a.get("image_id", -1)) not in dropped])
+        if folds:
+            before = len(data["images"])
+            data = select_fold(data, folds, fold, fold_take, fold_stratify, where=f"{self.ann_file}: ")
+            self.fold = {"folds": folds, "fold": fold, "take": fold_take, "stratify": fold_stratify,
+                         "images": len(data["images"]), "of": before}
+            log.info("%s: fold %d of %d (%s): %d of %d images", self.ann_file, fold, folds,
+                     "held out" if fold_take == "fold" else "the other folds", len(data["images"]), before)
         self.coco = data
         images = {int(img["id"]): dict(img, domain=domains[int(img["id"])]) for img in data["images"]}
         self._path_cache: dict[int, str] = {}

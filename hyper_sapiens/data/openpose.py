@@ -82,6 +82,8 @@ class OpenPoseTrack:
         empty_frames: frames without a person (gaps).
         multi_person_frames: frames with more than one person (where the rule chose).
         frame_size: ``(w, h)`` pixels the fractions were scaled by, or None for pixel files.
+        first_frame: the frame number of the sequence's first row (files named ``*_<number>_keypoints.json``;
+            0 when the files carry no numbers).
     """
 
     sequence: SkeletonSequence
@@ -89,6 +91,7 @@ class OpenPoseTrack:
     empty_frames: int
     multi_person_frames: int
     frame_size: tuple[int, int] | None = None
+    first_frame: int = 0
 
     def summary(self) -> dict:
         """Counts for logs."""
@@ -225,9 +228,11 @@ def read_openpose_sequence(folder: str | os.PathLike, frame_size: tuple[int, int
                 raise SkeletonFileError(f"{p}: frame {n} also read from {by_number[n].name}")
             by_number[n] = p
         first, last = min(by_number), max(by_number)
+        first_frame = first
         slots: list[Path | None] = [by_number.get(n) for n in range(first, last + 1)]
     else:
         slots = list(files)  # no frame numbers: the files' sorted order
+        first_frame = 0
     src_layout, frames = None, []
     for p in slots:
         name, people = read_openpose_frame(p) if p is not None else (None, [])
@@ -262,7 +267,8 @@ def read_openpose_sequence(folder: str | os.PathLike, frame_size: tuple[int, int
     sequence = SkeletonSequence(folder, out, out_vis, src_layout, None, None)
     return OpenPoseTrack(sequence, frames=len(frames), empty_frames=int((chosen < 0).sum()),
                          multi_person_frames=sum(len(people) > 1 for people in frames),
-                         frame_size=None if frame_size is None else (int(frame_size[0]), int(frame_size[1])))
+                         frame_size=None if frame_size is None else (int(frame_size[0]), int(frame_size[1])),
+                         first_frame=first_frame)
 
 
 def load_openpose_sequences(
