@@ -14,8 +14,13 @@ score, the share above the held-out rendered poses' 95th percentile (``flagged``
 ones), and the AUC of the group against the held-out rendered poses (0.5: the prior cannot tell them apart; 1: every
 real pose scores less plausible than every rendered one).
 
+With ``--prior-openpose`` the prior is trained (or, with ``--prior``, was trained) on the rendered skeletons plus
+the ``--openpose`` tracks, as ``train-prior --openpose`` does; the reference is then its held-out rendered poses
+(the rendered files of its validation split), and the OpenPose groups are its training data (or held out, as the
+split has it), not an independent test: SyRIP's poses are.
+
     python benchmarks/prior_real_poses.py --data data/demo --syrip SYRIP \\
-        [--openpose OPENPOSE --openpose-videos VIDEOS] [--prior prior.safetensors] [--out DIR]
+        [--openpose OPENPOSE --openpose-videos VIDEOS [--prior-openpose]] [--prior prior.safetensors] [--out DIR]
 """
 
 from __future__ import annotations
@@ -73,16 +78,28 @@ def main() -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--openpose-frame-size", default=None, help="WxH: the OpenPose files hold fractions")
     size.add_argument("--openpose-videos", default=None, help="the clips, for each folder's frame size")
+    parser.add_argument("--prior-openpose", action="store_true",
+                        help="the prior learns the --openpose tracks beside the rendered skeletons")
     parser.add_argument("--out", default=None, help="keep the trained prior here (default: a temporary folder)")
     args = parser.parse_args()
+    if args.prior_openpose and not args.openpose:
+        parser.error("--prior-openpose needs --openpose")
 
     from hyper_sapiens.data.openpose import load_openpose_sequences
     from hyper_sapiens.prior import PosePrior, score_keypoints
     from hyper_sapiens.prior.command import frame_size, load_prior_config
     from hyper_sapiens.prior.train import build_prior, prepare_data, train_prior
 
-    cfg = load_prior_config("prior_demo", [f"data.root={Path(args.data).resolve()}", "train.progress=false"])
-    report: dict[str, Any] = {"data": args.data, "prior_config": "prior_demo"}
+    over = [f"data.root={Path(args.data).resolve()}", "train.progress=false"]
+    if args.prior_openpose:
+        over.append(f"data.openpose=[{','.join(str(Path(d).resolve()) for d in args.openpose)}]")
+        if args.openpose_videos:
+            over.append(f"data.openpose_videos={Path(args.openpose_videos).resolve()}")
+        if args.openpose_frame_size:
+            w, h = frame_size(args.openpose_frame_size)
+            over.append(f"data.openpose_frame_size=[{w},{h}]")
+    cfg = load_prior_config("prior_demo", over)
+    report: dict[str, Any] = {"data": args.data, "prior_config": "prior_demo", "prior_openpose": args.prior_openpose}
     with tempfile.TemporaryDirectory() as tmp:
         prior_path = Path(args.prior) if args.prior else Path(args.out or tmp) / "prior" / "prior.safetensors"
         if not args.prior:
@@ -98,7 +115,7 @@ def main() -> None:
             return score_keypoints(prior, torch.from_numpy(np.asarray(kp, np.float32)),
                                    torch.from_numpy(np.asarray(vis, np.float32))).numpy()
 
-        reference = score(*data.raw["val"])
+        reference = score(*data.raw["val_files"])
         report["rendered_held_out"] = {**group_stats(reference, reference), "files": data.summary["val_files"]}
         groups: dict[str, Any] = {}
         if args.syrip:

@@ -187,6 +187,9 @@ def package_weights(cfg: Any, run_dir: Path, out: Path, timings: dict[str, float
         metrics = evaluate_checkpoint(shipped, eval_cfg, out / f"eval_{name}", dev, progress=progress,
                                       title=f"{weights_name}: {name}")
         figures[name] = {k: metrics[k] for k in ("pck@0.05", "pck_auc", "epe", "num_instances") if k in metrics}
+        for field, groups in (metrics.get("groups") or {}).items():  # SyRIP's posture: PCK@0.05 per group
+            figures[name][f"pck@0.05_by_{field}"] = {str(k): round(float(v["pck@0.05"]), 4)
+                                                     for k, v in sorted(groups.items())}
     sources = {"adults": cfg.data.adults, "infants": cfg.data.root}
     if recipe == "pretrain_tiny_real":
         sources["real_adults"] = cfg.data.real_adults

@@ -217,6 +217,8 @@ def test_real_recipe_starts_from_the_shipped_weights_and_names_its_sources_witho
     manifest = json.loads((real_out / "tiny_real_pose.json").read_text())
     assert manifest["recipe"]["config"] == "pretrain_tiny_real"
     assert set(manifest["figures"]) == {"real_adults_val", "adults_rendered", "infants_test_real", "syrip_validate"}
+    by_posture = manifest["figures"]["syrip_validate"]["pck@0.05_by_posture"]  # the drawn set's postures
+    assert by_posture and all(0.0 <= v <= 1.0 for v in by_posture.values())
     assert set(manifest["learning_curve"][-1]) == {
         "step", "real_adults_pck@0.05", "adults_rendered_pck@0.05", "infants_pck@0.05", "syrip_validate_pck@0.05"}
     assert set(manifest["data"]) == {"adults", "infants", "real_adults", "syrip"}

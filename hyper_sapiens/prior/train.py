@@ -49,7 +49,9 @@ class PreparedData:
         self.train_x, self.train_mask = train_x, train_mask
         self.val_x, self.val_mask = val_x, val_mask
         self.summary = summary
-        self.raw = raw   # {"train": (keypoints, visible), "val": (keypoints, visible)} in input units
+        # {"train": (keypoints, visible), "val": ..., "val_files": the held-out poses of skeleton files only (not
+        # of OpenPose tracks)}, valid poses in input units
+        self.raw = raw
 
 
 def prepare_data(cfg: dict[str, Any], prior: PosePrior) -> PreparedData:
@@ -102,6 +104,13 @@ def prepare_data(cfg: dict[str, Any], prior: PosePrior) -> PreparedData:
         summary[f"{name}_invalid_normalisation"] = int((~valid).sum())
         out[name] = (norm.x[norm.valid].contiguous(), norm.mask[norm.valid].contiguous())
         raw[name] = (kp[valid], vis[valid])
+    # files come first in ds.sequences, the OpenPose tracks after them
+    file_val = [s for s in val_seq if s < n_files - len(tracks)]
+    if file_val:
+        kp, vis = ds.arrays(file_val)
+        with torch.no_grad():
+            valid = prior.normalize(torch.from_numpy(kp), torch.from_numpy(vis)).valid.numpy()
+        raw["val_files"] = (kp[valid], vis[valid])
     if out["train"][0].shape[0] == 0:
         raise ValueError(f"prior data: every training pose lacks hips/torso joints ({summary})")
     return PreparedData(*out["train"], *out["val"], summary, raw)
