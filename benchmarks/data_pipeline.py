@@ -6,6 +6,14 @@ normals and masks, texture randomisation, UDP heatmaps) in this process with one
 one DataLoader worker (one core) delivers. Prints one JSON object.
 
     python benchmarks/data_pipeline.py [--data DIR] [--samples 200]
+
+With ``--photos ANN IMAGES`` it times real photographs instead: the labelled instances of a COCO keypoints file
+(e.g. SyRIP's real training images), each decoded from its JPEG and cropped at 256x192 with the training
+augmentation; ``--upscale SIDE`` first writes copies whose longer side is SIDE pixels (JPEG quality 95), as
+large as the phone photographs SyRIP's originals are (up to 2048 px), to time those.
+
+    python benchmarks/data_pipeline.py --photos SYRIP/annotations/person_keypoints_train_infant.json \\
+        SYRIP/images/train_infant [--upscale 2048] [--samples 100]
 """
 
 from __future__ import annotations
@@ -43,14 +51,67 @@ def measure(root: Path, input_size: tuple[int, int], samples: int) -> dict[str, 
     return {"samples_per_s": samples / elapsed, "ms_per_sample": 1000 * elapsed / samples}
 
 
+def measure_photos(ann: Path, images: Path, samples: int, upscale: int | None, tmp: Path) -> dict[str, float]:
+    """ms per augmented 256x192 crop of the labelled photographs of ``ann`` (optionally upscaled first)."""
+    from hyper_sapiens.data.coco_topdown import CocoTopDownDataset
+    from hyper_sapiens.data.io import read_json
+    from hyper_sapiens.data.pipeline import TopDownTransform
+
+    if upscale:
+        data = read_json(ann)
+        data["images"] = data["images"][:samples]
+        factor: dict[int, float] = {}
+        big = tmp / "photos"
+        big.mkdir()
+        for im in data["images"]:
+            picture = cv2.imread(str(images / im["file_name"]))
+            factor[im["id"]] = upscale / max(picture.shape[:2])
+            picture = cv2.resize(picture, None, fx=factor[im["id"]], fy=factor[im["id"]],
+                                 interpolation=cv2.INTER_CUBIC)
+            cv2.imwrite(str(big / im["file_name"]), picture, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            im["width"], im["height"] = picture.shape[1], picture.shape[0]
+        data["annotations"] = [a for a in data["annotations"] if a["image_id"] in factor]
+        for a in data["annotations"]:
+            f = factor[a["image_id"]]
+            a["bbox"] = [v * f for v in a["bbox"]]
+            a["keypoints"] = [v * f if i % 3 < 2 else v for i, v in enumerate(a["keypoints"])]
+            a["area"] = a.get("area", 0) * f * f
+        ann, images = tmp / "photos.json", big
+        ann.write_text(json.dumps(data))
+    t = TopDownTransform({"input_size": [192, 256], "heatmap_size": [48, 64],
+                          "bbox": {"rotate_factor": 60.0, "scale_factor": [0.75, 1.25]}}, train=True)
+    ds = CocoTopDownDataset(ann, images, t, labelled="labelled")
+    keys = [(i % len(ds), i) for i in range(samples)]
+    for k in keys[:4]:
+        ds[k]
+    start = time.perf_counter()
+    for k in keys:
+        ds[k]
+    elapsed = time.perf_counter() - start
+    sizes = sorted(max(r.image_size) for r in ds.records if r.image_size is not None)
+    return {"samples_per_s": samples / elapsed, "ms_per_sample": 1000 * elapsed / samples,
+            "instances": len(ds), "longest_side_px_median": sizes[len(sizes) // 2] if sizes else None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--photos", nargs=2, metavar=("ANN", "IMAGES"), default=None,
+                        help="time real photographs: a COCO keypoints file and its image folder")
+    parser.add_argument("--upscale", type=int, default=None, metavar="SIDE",
+                        help="with --photos: time copies whose longer side is SIDE pixels")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
+        if args.photos:
+            ann, images = Path(args.photos[0]), Path(args.photos[1])
+            result = {"what": "augmented 256x192 crops of real photographs, one process, one thread",
+                      "photos": ann.name, "upscaled_to_px": args.upscale,
+                      "256x192": measure_photos(ann, images, args.samples, args.upscale, Path(tmp))}
+            print(json.dumps(result, indent=2))
+            return
         if args.data:
             root = Path(args.data)
         else:
