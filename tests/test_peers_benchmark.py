@@ -7,7 +7,6 @@ at the right edge (the square crop leaves the image there), one box is taller th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -16,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from benchmark_helpers import load_benchmark
 
 from hyper_sapiens.keypoints import COCO17
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZE = 192  # MoveNet Lightning's input side
 #: (image width, height, box x, y, w, h): a small image, a box at the right edge of a larger one, a tall box
 IMAGES = [
@@ -31,15 +30,7 @@ POSTURES = ["Supine", "Prone", "Sitting"]
 TEMPLATE = np.stack([np.linspace(0.1, 0.9, 17), 0.15 + 0.7 * ((np.arange(17) * 7) % 17) / 16], axis=1)
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("peers_benchmark", ROOT / "benchmarks" / "peers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-peers = _load_benchmark()
+peers = load_benchmark("peers")
 
 
 def _truth(i: int) -> np.ndarray:

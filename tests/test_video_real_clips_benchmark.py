@@ -3,28 +3,17 @@ per-clip report read from the files the video verb writes (drawn here)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
+from benchmark_helpers import load_benchmark
 
 from hyper_sapiens.keypoints import COCO17, KeypointConverter
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZE = (320, 240)
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("video_real_clips", ROOT / "benchmarks" / "video_real_clips.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_benchmark()
+bench = load_benchmark("video_real_clips")
 
 
 def _pose(t: int) -> np.ndarray:
