@@ -112,7 +112,7 @@ VIEWS = ("above", "oblique", "eye_level", "floor")
 
 * ``above``: looking down, tilt up to ~30 degrees from vertical (the original camera; in-bed data sets);
 * ``oblique``: 30-60 degrees from vertical, from any side;
-* ``eye_level``: an adult's hand-held camera 0.6-1.5 m above the floor, looking at the infant from the side;
+* ``eye_level``: from the side, looking 8-30 degrees down at the infant (an adult kneeling or sitting beside it);
 * ``floor``: a camera 5-30 cm above the floor (on the floor, or an adult lying beside the infant).
 """
 
@@ -147,14 +147,16 @@ def _intrinsics(rng: np.random.Generator, width: int, height: int,
 
 
 def sample_camera(rng: np.random.Generator, width: int, height: int, centre: np.ndarray, radius: float,
-                  domain: str = "syn", view: str = "above") -> Camera:
+                  domain: str = "syn", view: str = "above", facing: float | None = None) -> Camera:
     """A random camera for a body of bounding ``radius`` (metres) around ``centre`` (world, metres).
 
     Field of view 45-68 degrees (horizontal for landscape images); distance so that the body fills 55-95 % of
     the shorter image side (one time in ten 95-120 %, leaving a hand or foot outside the image). ``view`` (one of
     :data:`VIEWS`) sets where the camera stands: ``above`` tilts up to ~30 degrees from vertical with roll
     +-12 degrees (the draws of the original camera, unchanged); the others stand beside the body at a height
-    (see :data:`VIEWS`), world up towards the image top, roll +-6 degrees.
+    (see :data:`VIEWS`), world up towards the image top, roll +-6 degrees; with ``facing`` (radians about world
+    z: where the infant's face points) the camera stands in front of the face four times in five (azimuth
+    ``facing + N(0, 45 deg)``), as people film infants, else anywhere around.
     """
     if view not in VIEWS:
         raise ValueError(f"unknown camera view {view!r}; expected one of {VIEWS}")
@@ -172,15 +174,18 @@ def sample_camera(rng: np.random.Generator, width: int, height: int, centre: np.
         rot, t = look_from_above(target, distance, tilt, azimuth, roll)
     else:
         azimuth = rng.uniform(0.0, 2 * np.pi)
+        if facing is not None and rng.random() < 0.8:
+            azimuth = float(facing) + rng.normal(0.0, np.radians(45.0))
         roll = rng.normal(0.0, np.radians(3.0))
         slack = max(0.0, 1.0 - fill) * radius * 0.5
         target = centre + np.array([*rng.uniform(-slack, slack, 2), rng.uniform(-0.3, 0.3) * slack])
         if view == "oblique":
             elevation = np.radians(rng.uniform(30.0, 60.0))  # angle of the view below horizontal
-        else:
-            low, high = (0.6, 1.5) if view == "eye_level" else (0.05, 0.3)
-            height_above = rng.uniform(low, high) - target[2]
-            elevation = float(np.arcsin(np.clip(height_above / distance, -0.2, 0.97)))
+        elif view == "eye_level":
+            elevation = np.radians(rng.uniform(8.0, 30.0))
+        else:  # floor: the camera 5-30 cm above the floor
+            height_above = rng.uniform(0.05, 0.3) - target[2]
+            elevation = float(np.arcsin(np.clip(height_above / distance, -0.25, 0.5)))
         back = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
         eye = target + distance * back
         eye[2] = max(eye[2], 0.04)  # never below the floor

@@ -15,7 +15,7 @@ crawling             Prone       on hands and knees (four-point kneeling; as the
                                  Motor Scale counts it, with the prone items)
 sitting_free         Sitting     sitting without support, hands free
 sitting_tripod       Sitting     leaning forward on both hands in front (tripod sitting)
-sitting_supported    Sitting     propped on the hands beside or behind the hips
+sitting_supported    Sitting     propped on straight arms, hands on the floor beside the hips
 standing_free        Standing    standing alone, wide base, arms in high or middle guard
 standing_holding     Standing    standing, both hands forward at chest height on a support
                                  (the support itself is not drawn)
@@ -120,7 +120,7 @@ SPECS: dict[str, PostureSpec] = {s.name: s for s in (
     PostureSpec(
         "sitting_free", "Sitting", pitch=90.0, face_down=False,
         supports=(_SEAT, _LEFT_LEG, _RIGHT_LEG),
-        angles={"spine_flex": (6, 0.6), "spine1_flex": (4, 0.6), "spine2_flex": (3, 0.6),
+        angles={"spine_flex": (6, 0.4), "spine1_flex": (4, 0.4), "spine2_flex": (3, 0.4),
                 "neck_flex": (5, 0.7), "head_flex": (0, 0.7),
                 "hip_flex": (88, 0.5), "hip_abd": (35, 0.6), "hip_twist": (25, 0.6), "knee_flex": (45, 0.9),
                 "ankle_flex": (10, 0.6),
@@ -140,12 +140,12 @@ SPECS: dict[str, PostureSpec] = {s.name: s for s in (
     PostureSpec(
         "sitting_supported", "Sitting", pitch=90.0, face_down=False,
         supports=(_SEAT, _LEFT_LEG, _RIGHT_LEG, _LEFT_HAND, _RIGHT_HAND),
-        angles={"spine_flex": (-12, 0.5), "spine1_flex": (0, 0.5), "spine2_flex": (2, 0.5),
-                "neck_flex": (10, 0.7), "head_flex": (5, 0.7),
-                "hip_flex": (49, 0.5), "hip_abd": (30, 0.6), "hip_twist": (20, 0.6), "knee_flex": (35, 0.9),
+        angles={"spine_flex": (0, 0.4), "spine1_flex": (0, 0.4), "spine2_flex": (2, 0.4),
+                "neck_flex": (8, 0.7), "head_flex": (5, 0.7),
+                "hip_flex": (75, 0.4), "hip_abd": (30, 0.6), "hip_twist": (20, 0.6), "knee_flex": (35, 0.9),
                 "ankle_flex": (10, 0.6),
-                "shoulder_elev": (-72, 0.4), "shoulder_fwd": (-18, 0.4), "shoulder_twist": (-20, 0.5),
-                "elbow_flex": (3, 0.5), "wrist_flex": (-40, 0.5)},
+                "shoulder_elev": (-80, 0.3), "shoulder_fwd": (-18, 0.4), "shoulder_twist": (-20, 0.5),
+                "elbow_flex": (3, 0.4), "wrist_flex": (-40, 0.5)},
         kick=0.4, wave=0.0, drift=0.45),
     PostureSpec(
         "standing_free", "Standing", pitch=90.0, face_down=False,
