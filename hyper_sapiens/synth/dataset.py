@@ -52,8 +52,8 @@ from .body import PART_NAMES, InfantShape, sample_shape
 from .camera import Camera, look_from_above, sample_camera, sample_view, scaled_minirgbd_intrinsics
 from .files import depth_to_png16, normals_to_png16, save_npz, write_bytes, write_joint_rows, write_json, write_png
 from .motion import pose_body, sample_motion
-from .postures import LYING, sample_from_mix, syrip_posture
 from .pool import default_workers, map_items
+from .postures import LYING, sample_from_mix, syrip_posture
 from .presets import Preset, get_preset
 from .sample import body_bounds, face_direction, render_body, render_sample, sample_heading, sequence_keypoints
 

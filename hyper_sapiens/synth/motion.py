@@ -62,6 +62,13 @@ def _latent_stats(posture: str, population: str = "infant") -> tuple[np.ndarray,
         _adult_pose(posture, typical, spread)
     elif population != "infant":
         raise ValueError(f"unknown population {population!r}; expected 'infant' or 'adult'")
+    elif posture.startswith("side"):
+        # on a side (issue 24; before, the supine pose pushed the lower arm and leg up to 10 cm into the
+        # mattress): curled a little, both arms in front of the chest, the legs together
+        for name, (value, sd) in _INFANT_SIDE.items():
+            for key in (name, "r" + name) if "r" + name in DOF_INDEX else (name,):
+                typical[DOF_INDEX[key]] = value
+                spread[DOF_INDEX[key]] = sd
     elif posture == "prone":
         # lying on the belly: legs mostly extended or frog-like, arms up beside the head,
         # elbows bent with the forearms on the mattress, head turned to a side
@@ -97,6 +104,14 @@ _ADULT_POSES: dict[str, dict[str, tuple[float, float]]] = {
              "shoulder_fwd": (55, 1.0), "elbow_flex": (70, 1.1), "spine_flex": (6, 0.9), "spine1_flex": (4, 0.9),
              "neck_flex": (10, 0.8)},
 }
+
+
+_INFANT_SIDE: dict[str, tuple[float, float]] = {
+    "hip_flex": (50, 0.9), "hip_abd": (2, 0.5), "knee_flex": (60, 1.0), "shoulder_elev": (-15, 0.6),
+    "shoulder_fwd": (88, 0.5), "shoulder_twist": (-30, 0.8), "elbow_flex": (70, 1.0), "spine_flex": (4, 0.7),
+    "neck_flex": (5, 0.7),
+}
+"""An infant lying on a side (degrees, latent spread): hips and knees flexed, arms in front of the chest."""
 
 
 def _template_pose(spec, typical: np.ndarray, spread: np.ndarray) -> None:
