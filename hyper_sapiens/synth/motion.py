@@ -33,7 +33,7 @@ from .body import (
 )
 from .postures import LYING, SINK, SPECS, check_posture, posture_rotation, rest_on_ground
 
-POSTURES = ("supine", "prone", "side_left", "side_right")
+POSTURES = ("supine", "prone", "side_left", "side_right")  # the lying ones; all: postures.POSTURE_DETAILS
 POSTURE_PROBS = (0.76, 0.12, 0.06, 0.06)
 ADULT_POSTURE_PROBS = (0.45, 0.19, 0.18, 0.18)
 """Adults on a bed or the floor, as in in-bed pose data sets (SLP): more prone and side-lying than infants."""
