@@ -18,6 +18,7 @@ from hyper_sapiens.synth.body import DOF_HI, DOF_LO, sample_shape
 from hyper_sapiens.synth.camera import VIEW_MIX, VIEWS, sample_camera
 from hyper_sapiens.synth.dataset import draw_posture_and_view, item_rng
 from hyper_sapiens.synth.motion import pose_body, sample_motion, template_angles
+from hyper_sapiens.synth.appearance import sample_look
 from hyper_sapiens.synth.postures import (
     CONTACT_TOL,
     LYING,
@@ -26,12 +27,13 @@ from hyper_sapiens.synth.postures import (
     SPECS,
     SYRIP_POSTURES,
     check_mix,
+    holding_rail,
     lowest_z,
     support_gaps,
     syrip_posture,
 )
 from hyper_sapiens.synth.presets import DEMO_POSTURE_MIX, get_preset
-from hyper_sapiens.synth.sample import body_bounds, pose_infant
+from hyper_sapiens.synth.sample import body_bounds, pose_infant, render_body
 
 _IDX = COCO17.index
 
@@ -217,3 +219,30 @@ def test_bad_postures_views_and_mixes_are_refused():
         replace(get_preset("tiny"), posture_mix=(("kneeling", 1.0),))
     with pytest.raises(ValueError, match="views"):
         replace(get_preset("tiny"), views="sideways")
+
+
+def test_standing_infants_hold_a_rail_that_stands_on_the_ground_and_hides_what_is_behind_it():
+    rng = np.random.default_rng(4)
+    shape = sample_shape(rng)
+    body, _ = pose_infant(rng, shape, "standing_holding", 0.7)
+    rail = holding_rail(body)
+    assert rail.shape == (3, 2, 3)
+    bar = rail[0]
+    assert abs(bar[0, 2] - bar[1, 2]) < 1e-9  # horizontal
+    for hand in (4, 5):  # the hands' ellipsoids hold the bar
+        c = body.ell_centre[0, hand]
+        s = np.clip(np.dot(c - bar[0], bar[1] - bar[0]) / np.sum((bar[1] - bar[0]) ** 2), 0, 1)
+        assert np.linalg.norm(c - (bar[0] + s * (bar[1] - bar[0]))) < 0.06
+    assert np.allclose(rail[1:, 1, 2], 0.0) and np.allclose(rail[1:, 0], bar)  # posts from the bar's ends down
+    # rendered from the front at eye level, the rail hides some of the infant; the keypoints it hides are v = 1
+    cam = sample_camera(rng, 160, 160, *body_bounds(body), "syn", "eye_level", facing=0.7 + np.pi / 2)
+    look = sample_look(np.random.default_rng(0), "syn")
+    plain = render_body(body, shape, cam, look, np.random.default_rng(1))
+    held = render_body(body, shape, cam, look, np.random.default_rng(1), props=rail)
+    rail_px = (held["depth"] < plain["depth"] - 1e-6)
+    assert rail_px.sum() > 30 and np.all(held["parts"][rail_px] == 0)
+    assert np.all(held["keypoints_coco"][:, 2] <= plain["keypoints_coco"][:, 2])
+    ref = normals_from_depth(held["depth"].astype(np.float64), held["camera"])
+    inner = cv2.erode(rail_px.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    angle = np.degrees(np.arccos(np.clip(np.sum(held["normal"] * ref, axis=-1), -1.0, 1.0)))
+    assert np.median(angle[inner]) < 5.0  # the rail's normals agree with its depth

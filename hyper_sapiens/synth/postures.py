@@ -17,8 +17,8 @@ sitting_free         Sitting     sitting without support, hands free
 sitting_tripod       Sitting     leaning forward on both hands in front (tripod sitting)
 sitting_supported    Sitting     propped on straight arms, hands on the floor beside the hips
 standing_free        Standing    standing alone, wide base, arms in high or middle guard
-standing_holding     Standing    standing, both hands forward at chest height on a support
-                                 (the support itself is not drawn)
+standing_holding     Standing    standing, both hands forward at chest height on a rail (a
+                                 horizontal bar on two posts, :func:`holding_rail`, drawn)
 ===================  ==========  ===============================================================
 
 The lying postures (supine, prone, side) keep the original model (:mod:`motion`: roll about the long axis,
@@ -333,3 +333,25 @@ def posture_rotation(detail: str, heading: float, jitter: np.ndarray | None = No
         for axis, ang in zip(np.eye(3), jitter, strict=True):
             r = axis_angle_matrices(axis, np.array(ang)) @ r
     return axis_angle_matrices(np.array([0.0, 0.0, 1.0]), np.array(heading)) @ r
+
+
+RAIL_RADIUS = 0.016
+"""Metres: radius of the bars of the support rail of ``standing_holding``."""
+RAIL_HALF_LENGTH = 0.32
+"""Metres: half the length of the rail's horizontal bar."""
+
+
+def holding_rail(body: PosedBody, frame: int = 0) -> np.ndarray:
+    """The support a ``standing_holding`` infant holds: ``(3, 2, 3)`` capsule end points (world, metres), each
+    with :data:`RAIL_RADIUS`: a horizontal bar through the hands' mean centre, across the infant (along the
+    horizontal part of its chest's left-right axis), :data:`RAIL_HALF_LENGTH` to each side, and two vertical posts
+    from its ends down to the ground (like a cot side or a baby gate)."""
+    hands = [_ELL_INDEX["left_hand"], _ELL_INDEX["right_hand"]]
+    centre = body.ell_centre[frame, hands].mean(axis=0)
+    across = body.rotations[frame, 9, :, 0].copy()  # the chest's X axis (the infant's left)
+    across[2] = 0.0
+    norm = np.linalg.norm(across)
+    across = across / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
+    a, b = centre - RAIL_HALF_LENGTH * across, centre + RAIL_HALF_LENGTH * across
+    ground = np.array([1.0, 1.0, 0.0])
+    return np.stack([np.stack([a, b]), np.stack([a, a * ground]), np.stack([b, b * ground])])

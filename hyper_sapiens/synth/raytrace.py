@@ -95,6 +95,13 @@ def capsule_normal(p: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarr
     return n / np.linalg.norm(n, axis=-1, keepdims=True)
 
 
+def _closest_on_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Points ``(N, 3)`` of segment ``a``-``b`` nearest to ``p (N, 3)``."""
+    ba = b - a
+    s = np.clip(_dot(p - a, ba) / _dot(ba, ba), 0.0, 1.0)
+    return a + s[..., None] * ba
+
+
 def intersect_plane(d: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     """``t`` where rays ``t * d`` meet the plane ``normal . x = offset``; ``inf`` if never (t <= 0)."""
     den = _dot(d, normal)
@@ -118,6 +125,8 @@ class SceneGeometry:
     plane_offset: float       # plane: plane_normal . x = plane_offset
     wall_normal: np.ndarray | None = None  # (3,) backdrop wall's normal (towards the camera), camera frame
     wall_offset: float = 0.0               # wall: wall_normal . x = wall_offset
+    prop_ends: np.ndarray | None = None    # (Q, 2, 3) end points of prop capsules (furniture), camera frame
+    prop_radius: float = 0.0               # their radius (metres)
 
     @property
     def num_ellipsoids(self) -> int:
@@ -154,9 +163,11 @@ def backdrop_wall(body: PosedBody, camera: Camera, frame: int = 0) -> tuple[np.n
     return -horiz, -(far + WALL_GAP)
 
 
-def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0) -> SceneGeometry:
-    """Frame ``frame`` of a world-space ``body``, the mattress ``z = 0`` and, for cameras that see the horizon,
-    the backdrop wall (:func:`backdrop_wall`), in camera coordinates."""
+def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0, props: np.ndarray | None = None,
+                    prop_radius: float = 0.0) -> SceneGeometry:
+    """Frame ``frame`` of a world-space ``body``, the mattress ``z = 0``, for cameras that see the horizon the
+    backdrop wall (:func:`backdrop_wall`), and ``props`` ``(Q, 2, 3)`` (world end points of capsules of
+    ``prop_radius`` metres, e.g. :func:`postures.holding_rail`), in camera coordinates."""
     r, t = camera.R, camera.t
     normal = r @ np.array([0.0, 0.0, 1.0])
     wall = backdrop_wall(body, camera, frame)
@@ -173,6 +184,8 @@ def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0) -> SceneGeo
         plane_offset=float(normal @ t),
         wall_normal=wall_n,
         wall_offset=wall_off,
+        prop_ends=None if props is None else camera.to_camera(np.asarray(props, dtype=np.float64)),
+        prop_radius=float(prop_radius),
     )
 
 
@@ -208,11 +221,13 @@ class GeometryBuffers:
     Attributes:
         depth: (H, W) float64 z-depth in metres; 0 where a ray hits nothing.
         normal: (H, W, 3) float64 unit normals facing the camera (camera frame); 0 where invalid.
-        primitive: (H, W) int: primitive index, -1 for the mattress, -2 for nothing, -3 for the backdrop wall.
+        primitive: (H, W) int: primitive index, -1 for the mattress, -2 for nothing, -3 for the backdrop wall,
+            -4 for a prop (part id 0, like the background).
         parts: (H, W) uint8 part ids (0 = background / mattress).
         points: (H, W, 3) float64 camera-frame hit points.
         local: (H, W, 3) float64 hit points in the hit primitive's own frame (ellipsoids: relative
-            to the centre; capsules: relative to the first end point; mattress and wall: world coordinates).
+            to the centre; capsules: relative to the first end point; mattress, wall and props: world
+            coordinates).
         rays: (H, W, 3) float64 ray directions (z = 1).
     """
 
@@ -236,6 +251,12 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
         nearer = t_wall < zbuf
         zbuf = np.where(nearer, t_wall, zbuf)
         prim[nearer] = -3
+    if scene.prop_ends is not None:
+        for a, b in scene.prop_ends:
+            t_prop = intersect_capsule(rays, a, b, scene.prop_radius)
+            nearer = t_prop < zbuf
+            zbuf = np.where(nearer, t_prop, zbuf)
+            prim[nearer] = -4
     lo, hi = _primitive_boxes(scene)
     ne = scene.num_ellipsoids
     windows: list[tuple[int, int, int, int] | None] = []
@@ -264,6 +285,14 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
     on_plane = prim == -1
     normal[on_plane] = plane_n
     local[on_plane] = _rt_apply(camera.R, points[on_plane] - camera.t)
+    if scene.prop_ends is not None:
+        on_prop = prim == -4
+        p = points[on_prop]
+        dist = np.stack([np.linalg.norm(p - _closest_on_segment(p, a, b), axis=-1) for a, b in scene.prop_ends])
+        k = np.argmin(dist, axis=0)  # which prop each pixel hit: the one whose axis is nearest
+        a, b = scene.prop_ends[k, 0], scene.prop_ends[k, 1]
+        normal[on_prop] = capsule_normal(p, a, b, scene.prop_radius)
+        local[on_prop] = _rt_apply(camera.R, p - camera.t)
     if scene.wall_normal is not None:
         on_wall = prim == -3
         normal[on_wall] = scene.wall_normal if scene.wall_normal[2] < 0 else -scene.wall_normal

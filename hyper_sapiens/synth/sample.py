@@ -41,7 +41,16 @@ from .body import (
 )
 from .camera import VIEWS, Camera, sample_camera, sample_view
 from .motion import pose_body, sample_pose, sample_posture, template_angles
-from .postures import CONTACT_TOL, LYING, SPECS, check_posture, support_gaps, syrip_posture
+from .postures import (
+    CONTACT_TOL,
+    LYING,
+    RAIL_RADIUS,
+    SPECS,
+    check_posture,
+    holding_rail,
+    support_gaps,
+    syrip_posture,
+)
 from .raytrace import cast_rays, render_geometry, scene_in_camera
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence
@@ -165,9 +174,11 @@ def encode_image(image: np.ndarray, jpeg_quality: int | None) -> tuple[bytes, st
 
 
 def render_body(body: PosedBody, shape: InfantShape, camera: Camera, look: Look, rng: np.random.Generator,
-                frame: int = 0) -> dict[str, Any]:
-    """Render frame ``frame`` of a posed world-space body through ``camera`` with appearance ``look``."""
-    scene = scene_in_camera(body, camera, frame)
+                frame: int = 0, props: np.ndarray | None = None) -> dict[str, Any]:
+    """Render frame ``frame`` of a posed world-space body through ``camera`` with appearance ``look``; ``props``
+    ``(Q, 2, 3)`` are world end points of furniture capsules of radius :data:`postures.RAIL_RADIUS` (part id 0:
+    they hide keypoints like the background does)."""
+    scene = scene_in_camera(body, camera, frame, props, RAIL_RADIUS)
     buffers = render_geometry(scene, camera)
     bgr, quality = shade(buffers, scene, camera, look, rng)
     encoded, ext = encode_image(bgr, quality)
@@ -271,7 +282,8 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
         camera = sample_camera(rng, width, height, centre, radius, domain, view,
                                None if posture in LYING else face_direction(body))
     look = sample_look(rng, domain, skin_tone, population=shape.population)
-    result = render_body(body, shape, camera, look, rng)
+    props = holding_rail(body) if posture == "standing_holding" else None
+    result = render_body(body, shape, camera, look, rng, props=props)
     result.update(domain=domain, posture=syrip_posture(posture), posture_detail=posture, view=view,
                   heading=float(heading), population=shape.population)
     return result
