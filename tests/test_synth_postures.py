@@ -14,11 +14,11 @@ from test_synth_render import normals_from_depth
 
 from hyper_sapiens.keypoints import COCO17
 from hyper_sapiens.synth import render_sample
-from hyper_sapiens.synth.body import DOF_HI, DOF_LO, sample_shape
+from hyper_sapiens.synth.appearance import sample_look
+from hyper_sapiens.synth.body import DOF_HI, DOF_INDEX, DOF_LO, sample_shape
 from hyper_sapiens.synth.camera import VIEW_MIX, VIEWS, sample_camera
 from hyper_sapiens.synth.dataset import draw_posture_and_view, item_rng
 from hyper_sapiens.synth.motion import pose_body, sample_motion, template_angles
-from hyper_sapiens.synth.appearance import sample_look
 from hyper_sapiens.synth.postures import (
     CONTACT_TOL,
     LYING,
@@ -26,6 +26,7 @@ from hyper_sapiens.synth.postures import (
     SINK,
     SPECS,
     SYRIP_POSTURES,
+    balance_margin,
     check_mix,
     holding_rail,
     lowest_z,
@@ -102,7 +103,7 @@ def test_sitting_crawling_and_standing_have_their_shapes():
         for posture in ("prone_forearms", "prone_hands"):
             z = _coco_z(pose_infant(rng, shape, posture, 0.0)[0])
             assert z[_IDX("nose")] > 0.06, posture  # head up (flat prone: median 0.3 cm, the face on the mattress)
-            assert z[[_IDX("left_hip"), _IDX("right_hip")]].max() < 0.07, posture  # pelvis down
+            assert z[[_IDX("left_hip"), _IDX("right_hip")]].max() < 0.085, posture  # pelvis down
 
 
 def test_clips_of_every_posture_stay_smooth_and_on_the_ground():
@@ -246,3 +247,22 @@ def test_standing_infants_hold_a_rail_that_stands_on_the_ground_and_hides_what_i
     inner = cv2.erode(rail_px.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     angle = np.degrees(np.arccos(np.clip(np.sum(held["normal"] * ref, axis=-1), -1.0, 1.0)))
     assert np.median(angle[inner]) < 5.0  # the rail's normals agree with its depth
+
+
+def test_free_sitting_and_standing_infants_keep_their_balance_and_feet_flat():
+    rng = np.random.default_rng(8)
+    for posture in ("sitting_free", "standing_free"):
+        for _ in range(8):
+            body, _ = pose_infant(rng, sample_shape(rng), posture, float(rng.uniform(-3, 3)))
+            assert balance_margin(body, posture) >= 0.0, posture
+        template = pose_body(sample_shape(rng), template_angles(posture)[None], posture, 0.0)
+        assert balance_margin(template, posture) > 0.01, posture
+    # standing infants' feet are flat: their mean long axis is horizontal
+    body, _ = pose_infant(rng, sample_shape(rng), "standing_free", 0.0)
+    toes = body.ell_rot[0, [6, 7], :, 2].mean(axis=0)
+    assert abs(toes[2]) < 1e-6 * np.linalg.norm(toes)
+    # a standing infant on tiptoe leans back, with its centre of mass behind its heels: out of balance
+    angles = template_angles("standing_free")
+    angles[[DOF_INDEX["ankle_flex"], DOF_INDEX["rankle_flex"]]] = np.radians(35.0)
+    leaning = pose_body(sample_shape(rng), angles[None], "standing_free", 0.0)
+    assert balance_margin(leaning, "standing_free") < 0.0

@@ -269,7 +269,7 @@ def pose_body(shape: InfantShape, angles: np.ndarray, posture: str, heading: flo
         if shape.population != "infant":
             raise ValueError(f"posture {posture!r} is for infants; adults have {LYING}")
         placed = rest_on_ground(body.transformed(posture_rotation(posture, heading, jitter), np.zeros(3)),
-                                SPECS[posture].supports, sink=SINK)
+                                SPECS[posture].supports, sink=SINK, flat_feet=SPECS[posture].flat_feet)
         if offset_xy is not None:
             off = np.zeros((placed.num_frames, 3))
             off[:, :2] = offset_xy

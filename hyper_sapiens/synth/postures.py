@@ -65,6 +65,10 @@ class PostureSpec:
         angles: ``{dof: (typical degrees, latent spread)}``, both sides unless the name starts with ``r``.
         kick, wave: gains of the legs' kicking and the arms' waving in clips (1 = as when lying).
         drift: scale of the slow random drift of every joint in clips and of static poses' spread (1 = as lying).
+        flat_feet: the feet stand flat: placement also tilts the body until the feet's long axes are horizontal
+            (the ankle angles then set how far the body leans).
+        balance: a static pose must keep its centre of mass above its base of support
+            (:func:`balance_margin` >= 0); for postures without other support (free sitting and standing).
     """
 
     name: str
@@ -76,6 +80,8 @@ class PostureSpec:
     kick: float = 0.0
     wave: float = 0.0
     drift: float = 0.6
+    flat_feet: bool = False
+    balance: bool = False
 
 
 _LEFT_LEG = ("left_thigh", "left_shank", "left_foot")
@@ -120,13 +126,13 @@ SPECS: dict[str, PostureSpec] = {s.name: s for s in (
     PostureSpec(
         "sitting_free", "Sitting", pitch=90.0, face_down=False,
         supports=(_SEAT, _LEFT_LEG, _RIGHT_LEG),
-        angles={"spine_flex": (6, 0.4), "spine1_flex": (4, 0.4), "spine2_flex": (3, 0.4),
+        angles={"spine_flex": (9, 0.4), "spine1_flex": (4, 0.4), "spine2_flex": (3, 0.4),
                 "neck_flex": (5, 0.7), "head_flex": (0, 0.7),
                 "hip_flex": (88, 0.5), "hip_abd": (35, 0.6), "hip_twist": (25, 0.6), "knee_flex": (45, 0.9),
                 "ankle_flex": (10, 0.6),
                 "shoulder_elev": (-45, 0.8), "shoulder_fwd": (45, 0.8), "shoulder_twist": (-30, 0.7),
                 "elbow_flex": (70, 0.8)},
-        kick=0.3, wave=0.9, drift=0.6),
+        kick=0.3, wave=0.9, drift=0.6, balance=True),
     PostureSpec(
         "sitting_tripod", "Sitting", pitch=90.0, face_down=False,
         supports=(_SEAT, _LEFT_LEG, _RIGHT_LEG, _LEFT_HAND, _RIGHT_HAND),
@@ -152,21 +158,21 @@ SPECS: dict[str, PostureSpec] = {s.name: s for s in (
         supports=(("left_foot",), ("right_foot",)),
         angles={"spine_flex": (-3, 0.5), "spine1_flex": (-2, 0.5), "spine2_flex": (0, 0.5),
                 "neck_flex": (0, 0.7), "head_flex": (0, 0.7),
-                "hip_flex": (10, 0.4), "hip_abd": (14, 0.5), "hip_twist": (15, 0.5), "knee_flex": (10, 0.5),
-                "ankle_flex": (5, 0.5), "ankle_inv": (0, 0.4),
+                "hip_flex": (10, 0.3), "hip_abd": (14, 0.5), "hip_twist": (15, 0.5), "knee_flex": (10, 0.3),
+                "ankle_flex": (-6, 0.15), "ankle_inv": (0, 0.4),
                 "shoulder_elev": (25, 0.9), "shoulder_fwd": (25, 0.7), "shoulder_twist": (-40, 0.7),
                 "elbow_flex": (75, 0.8)},
-        kick=0.0, wave=0.8, drift=0.5),
+        kick=0.0, wave=0.8, drift=0.5, flat_feet=True, balance=True),
     PostureSpec(
         "standing_holding", "Standing", pitch=90.0, face_down=False,
         supports=(("left_foot",), ("right_foot",)),
         angles={"spine_flex": (2, 0.5), "spine1_flex": (1, 0.5), "spine2_flex": (0, 0.5),
                 "neck_flex": (0, 0.7), "head_flex": (0, 0.7),
-                "hip_flex": (14, 0.5), "hip_abd": (12, 0.5), "hip_twist": (10, 0.5), "knee_flex": (12, 0.6),
-                "ankle_flex": (5, 0.5), "ankle_inv": (0, 0.4),
+                "hip_flex": (14, 0.3), "hip_abd": (12, 0.5), "hip_twist": (10, 0.5), "knee_flex": (12, 0.3),
+                "ankle_flex": (-3, 0.15), "ankle_inv": (0, 0.4),
                 "shoulder_elev": (5, 0.5), "shoulder_fwd": (75, 0.5), "shoulder_twist": (-60, 0.5),
                 "elbow_flex": (35, 0.6), "wrist_flex": (20, 0.6)},
-        kick=0.0, wave=0.2, drift=0.5),
+        kick=0.0, wave=0.2, drift=0.5, flat_feet=True),
 )}
 
 POSTURE_DETAILS: tuple[str, ...] = LYING + tuple(SPECS)
@@ -301,10 +307,32 @@ def lowest_z(body: PosedBody) -> np.ndarray:
     return body.limb_lowest_point()
 
 
-def rest_on_ground(body: PosedBody, supports: tuple[tuple[str, ...], ...], sink: float = SINK) -> PosedBody:
-    """Level ``body``'s support points (:func:`level_supports`), then lower it until its lowest point is at
-    ``z = -sink``."""
-    body = level_supports(body, supports)
+def flatten_feet(body: PosedBody) -> PosedBody:
+    """Tilt ``body`` (per frame, about the feet's mean centre) so that the mean long axis of its two feet (toes
+    forward) is horizontal: a rotation about the horizontal axis across that direction."""
+    feet = [_ELL_INDEX["left_foot"], _ELL_INDEX["right_foot"]]
+    axis = body.ell_rot[:, feet][..., 2].mean(axis=1)  # (T, 3) the feet's long axes, towards the toes
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    flat = axis * np.array([1.0, 1.0, 0.0])
+    flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+    turn = np.cross(axis, flat)
+    s = np.linalg.norm(turn, axis=1)
+    angle = np.arctan2(s, np.sum(axis * flat, axis=1))
+    turn = np.where(s[:, None] > 1e-12, turn / np.maximum(s, 1e-12)[:, None], np.array([1.0, 0.0, 0.0]))
+    rot = axis_angle_matrices(turn, angle)
+    centre = body.ell_centre[:, feet].mean(axis=1)
+    return body.transformed(rot, centre - np.einsum("tij,tj->ti", rot, centre))
+
+
+def rest_on_ground(body: PosedBody, supports: tuple[tuple[str, ...], ...], sink: float = SINK,
+                   flat_feet: bool = False) -> PosedBody:
+    """Level ``body``'s support points (:func:`level_supports`; with ``flat_feet`` alternately with
+    :func:`flatten_feet`, three rounds), then lower it until its lowest point is at ``z = -sink``."""
+    if flat_feet:
+        for _ in range(3):
+            body = flatten_feet(level_supports(body, supports, iterations=2))
+    else:
+        body = level_supports(body, supports)
     trans = np.zeros((body.num_frames, 3))
     trans[:, 2] = -sink - lowest_z(body)
     return body.transformed(np.eye(3), trans)
@@ -355,3 +383,68 @@ def holding_rail(body: PosedBody, frame: int = 0) -> np.ndarray:
     a, b = centre - RAIL_HALF_LENGTH * across, centre + RAIL_HALF_LENGTH * across
     ground = np.array([1.0, 1.0, 0.0])
     return np.stack([np.stack([a, b]), np.stack([a, a * ground]), np.stack([b, b * ground])])
+
+
+def centre_of_mass(body: PosedBody) -> np.ndarray:
+    """``(T, 3)`` the body's centre of mass (metres, world), every primitive weighted by its volume (uniform
+    density; overlaps counted twice)."""
+    v_ell = 4.0 / 3.0 * np.pi * np.prod(body.ell_radii, axis=1)
+    length = np.linalg.norm(body.cap_b - body.cap_a, axis=-1)  # (T, C)
+    r = body.cap_radii
+    v_cap = np.pi * r**2 * length + 4.0 / 3.0 * np.pi * r**3
+    weighted = (np.einsum("e,tej->tj", v_ell, body.ell_centre)
+                + np.einsum("tc,tcj->tj", v_cap, 0.5 * (body.cap_a + body.cap_b)))
+    return weighted / (v_ell.sum() + v_cap.sum(axis=1))[:, None]
+
+
+def _hull(points: np.ndarray) -> np.ndarray:
+    """Counter-clockwise convex hull ``(H, 2)`` of 2-D ``points (N, 2)`` (Andrew's monotone chain)."""
+    pts = sorted({(float(x), float(y)) for x, y in points})
+    if len(pts) < 3:
+        return np.asarray(pts)
+
+    def half(seq):
+        out: list[tuple[float, float]] = []
+        for p in seq:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
+                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
+                out.pop()
+            out.append(p)
+        return out
+
+    lower, upper = half(pts), half(reversed(pts))
+    return np.asarray(lower[:-1] + upper[:-1])
+
+
+def _inside_distance(point: np.ndarray, hull: np.ndarray) -> float:
+    """Signed distance (metres) of 2-D ``point`` inside the convex polygon ``hull`` (negative outside)."""
+    if len(hull) < 3:
+        return -np.inf
+    edges = np.roll(hull, -1, axis=0) - hull
+    normals = np.stack([-edges[:, 1], edges[:, 0]], axis=1) / np.linalg.norm(edges, axis=1, keepdims=True)
+    return float(np.min(np.sum((point - hull) * normals, axis=1)))
+
+
+def _footprint(body: PosedBody, name: str, frame: int) -> np.ndarray:
+    """``(8, 2)`` points around where ellipsoid ``name`` meets the ground: its lowest point plus/minus 0.8 of its
+    two most horizontal axes (as a rectangle of 4 corners and 4 edge midpoints), in world x, y."""
+    i = _ELL_INDEX[name]
+    rot, rad = body.ell_rot[frame, i], body.ell_radii[i]
+    low = primitive_lowest_points(body, (name,))[frame, 0, :2]
+    axes = rot * rad  # columns: the semi-axes
+    flat = np.argsort(np.abs(axes[2]))[:2]
+    u, v = 0.8 * axes[:2, flat[0]], 0.8 * axes[:2, flat[1]]
+    return np.stack([low + a * u + b * v for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0),
+                                                       (0, 1), (0, -1))])
+
+
+def balance_margin(body: PosedBody, detail: str, frame: int = 0) -> float:
+    """How far (metres) the centre of mass lies inside the base of support, seen from above (negative: outside,
+    the infant would topple). Base of support: the convex hull of the footprints of the feet (standing) or of the
+    pelvis and feet, plus the lowest points of the support groups (sitting)."""
+    spec = SPECS[check_posture(detail)]
+    pts = [support_points(body, spec.supports)[frame, :, :2]]
+    names = ("left_foot", "right_foot") if spec.syrip == "Standing" else ("pelvis", "left_foot", "right_foot")
+    pts += [_footprint(body, n, frame) for n in names
+            if primitive_lowest_points(body, (n,))[frame, 0, 2] <= -SINK + CONTACT_TOL]
+    return _inside_distance(centre_of_mass(body)[frame, :2], _hull(np.concatenate(pts)))

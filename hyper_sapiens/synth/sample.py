@@ -46,6 +46,7 @@ from .postures import (
     LYING,
     RAIL_RADIUS,
     SPECS,
+    balance_margin,
     check_posture,
     holding_rail,
     support_gaps,
@@ -213,8 +214,9 @@ def pose_infant(rng: np.random.Generator, shape: InfantShape, posture: str, head
 
     Lying postures: one draw, as before. The others (:data:`postures.SPECS`) draw up to ``tries`` poses and keep
     the first whose support groups all touch the ground (:func:`postures.support_gaps` at most
-    :data:`postures.CONTACT_TOL`), else the posture's template pose (which touches). Given ``angles`` are used
-    as they are.
+    :data:`postures.CONTACT_TOL`) and, for free sitting and standing, whose centre of mass lies above the base of
+    support (:func:`postures.balance_margin` >= 0), else the posture's template pose (which does both). Given
+    ``angles`` are used as they are.
     """
     check_posture(posture)
     fixed = angles is not None
@@ -226,7 +228,10 @@ def pose_infant(rng: np.random.Generator, shape: InfantShape, posture: str, head
             raise ValueError(f"angles must have shape ({NUM_DOFS},), got {a.shape}")
         jitter = rng.normal(0.0, np.radians(4.0), 3)
         body = pose_body(shape, a[None], posture, heading, jitter)
-        if posture not in SPECS or fixed or last or support_gaps(body, posture).max() <= CONTACT_TOL:
+        if posture not in SPECS or fixed or last:
+            break
+        if support_gaps(body, posture).max() <= CONTACT_TOL and (
+                not SPECS[posture].balance or balance_margin(body, posture) >= 0.0):
             break
     return body, a
 
