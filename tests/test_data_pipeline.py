@@ -112,7 +112,10 @@ def test_augmented_normals_agree_with_normals_of_augmented_depth(tiny_dataset, s
     valid = ok[0, 0].numpy() & s["normal_mask"][0] & s["body_mask"][0]
     ang = _angle_deg(n_depth[0].numpy()[:, valid], s["normal"][:, valid])
     assert valid.sum() > 50
-    assert np.median(ang) < 8.0, (
+    # measured on the tiny set's 12 images x these 4 seeds: at most 5.1 degrees, except 8.2 for an infant on its
+    # hands seen from floor level (grazing surfaces at heatmap resolution, issue 24's views); normals the
+    # augmentation failed to rotate would be off by about the rotation (here up to 80 degrees)
+    assert np.median(ang) < 10.0, (
         f"median angle {np.median(ang):.1f} deg (rotation {s['rotation']:.1f}, flip {s['flipped']})"
     )
 

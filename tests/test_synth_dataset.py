@@ -155,7 +155,9 @@ def test_visible_keypoints_on_disk_lie_on_their_part_also_after_a_flip(tiny_data
             assert np.all(OWN_PARTS_COCO[vis, parts[iv, iu]]), image["file_name"]
         visible += int((kp[:, 2] == 2).sum())
         occluded += int((kp[:, 2] == 1).sum())
-    assert visible > 3 * occluded > 0
+    # side views and sitting, crawling and standing infants hide their far limbs: 125 visible and 79 occluded
+    # on this set (issue 24; 3 : 1 when every camera looked down at lying infants)
+    assert visible > 1.3 * occluded > 0
 
 
 def _flipped(kp: np.ndarray, flip: np.ndarray, width: int) -> np.ndarray:

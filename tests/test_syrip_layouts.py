@@ -44,6 +44,8 @@ def test_files_are_where_the_real_layout_puts_them(syrip):
     assert min(im["id"] for im in syn) == 10001 and min(im["id"] for im in real) == 1
     assert [im["file_name"] for im in test["images"]] == [f"test{i}.jpg" for i in range(6)]
     assert all("domain" not in im for im in train["images"] + test["images"])
+    # SyRIP's posture field, spelt as SyRIP spells it, so per-posture metrics read renders and real images alike
+    assert {im["posture"] for im in train["images"] + test["images"]} <= {"Supine", "Prone", "Sitting", "Standing"}
     for folder, images in ((files["train_images"], train["images"]), (files["test_images"], test["images"])):
         assert all((root / "syrip" / folder / im["file_name"]).is_file() for im in images)
     dets = json.loads((root / "detections" / "test_real.json").read_text())

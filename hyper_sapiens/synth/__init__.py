@@ -12,6 +12,7 @@ from .camera import MINIRGBD_INTRINSICS, Camera
 from .dataset import default_workers, generate_dataset, generate_skeletons
 from .files import read_joint_rows
 from .motion import POSTURES, sample_motion, sample_pose
+from .postures import POSTURE_DETAILS, SYRIP_POSTURES, syrip_posture
 from .presets import PRESETS, Preset, get_preset
 from .sample import render_sample
 
@@ -20,10 +21,12 @@ __all__ = [
     "PART_FLIP",
     "PART_NAMES",
     "POSTURES",
+    "POSTURE_DETAILS",
     "PRESETS",
     "Camera",
     "InfantShape",
     "Preset",
+    "SYRIP_POSTURES",
     "default_workers",
     "forward_kinematics",
     "generate_dataset",
@@ -34,4 +37,5 @@ __all__ = [
     "sample_motion",
     "sample_pose",
     "sample_shape",
+    "syrip_posture",
 ]

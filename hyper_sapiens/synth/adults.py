@@ -13,7 +13,8 @@ Layout (``DIR`` = the output folder)::
     DIR/annotations/{train,val}.json              COCO keypoints, as the SyRIP-style splits
     DIR/meta.json
 
-Each image entry carries ``domain``, ``population: adult``, ``subject`` and ``posture``; subjects of the
+Each image entry carries ``domain``, ``population: adult``, ``subject``, ``posture`` (SyRIP's name) and
+``posture_detail`` (supine, prone, side_left, side_right); subjects of the
 two splits are disjoint, so ``val`` measures held-out adults.
 """
 
@@ -85,7 +86,8 @@ def _render_adult(item: tuple[str, int]) -> tuple[str, int, dict, dict]:
     write_bytes(out / "images" / split / name, s["encoded"])
     image = {"id": index, "file_name": name, "width": width, "height": height,
              "camera": {k: round(v, 6) for k, v in s["camera"].items()},
-             "domain": domain, "population": "adult", "subject": subject, "posture": s["posture"]}
+             "domain": domain, "population": "adult", "subject": subject, "posture": s["posture"],
+             "posture_detail": s["posture_detail"]}
     return split, index, image, coco_annotation(index, s)
 
 

@@ -24,7 +24,8 @@ from .raytrace import GeometryBuffers, SceneGeometry
 DOMAINS = ("syn", "real")
 
 # materials (per-pixel ids before shading)
-M_BLANKET, M_SKIN, M_TOP, M_BOTTOM, M_SOCKS, M_HAIR, M_EYE, M_LIPS, M_DIAPER, M_SCLERA, M_BLANKET2 = range(11)
+(M_BLANKET, M_SKIN, M_TOP, M_BOTTOM, M_SOCKS, M_HAIR, M_EYE, M_LIPS, M_DIAPER, M_SCLERA, M_BLANKET2, M_WALL,
+ M_PROP) = range(13)
 
 _SYN_SKIN = np.array([[0.96, 0.80, 0.69], [0.92, 0.74, 0.62], [0.86, 0.66, 0.54]])
 _SYN_PALETTE = np.array([
@@ -308,8 +309,18 @@ def _albedo(buffers: GeometryBuffers, scene: SceneGeometry, look: Look) -> np.nd
         sub = mat[on_plane]
         sub[other] = M_BLANKET2
         mat[on_plane] = sub
+    on_wall = buffers.primitive == -3
+    mat[on_wall] = M_WALL
+    on_prop = buffers.primitive == -4
+    mat[on_prop] = M_PROP
     alb = np.zeros((h, w, 3))
     q = buffers.local
+    if on_wall.any():
+        # world coordinates on the wall: horizontal distance along it (from x and y) and the height z
+        qw = q[on_wall]
+        alb[on_wall] = wall_pattern(look).colour(np.stack([qw[:, 0] + qw[:, 1], qw[:, 2]], axis=1))
+    if on_prop.any():
+        alb[on_prop] = prop_colour(look)
     alb[mat == M_SKIN] = look.skin
     if look.hair is not None:
         alb[mat == M_HAIR] = look.hair
@@ -326,6 +337,26 @@ def _albedo(buffers: GeometryBuffers, scene: SceneGeometry, look: Look) -> np.nd
             coords = q[sel][:, :2] if m in (M_BLANKET, M_BLANKET2) else q[sel]
             alb[sel] = pattern.colour(coords)
     return alb
+
+
+def prop_colour(look: Look) -> np.ndarray:
+    """RGB albedo of furniture props (the rail of ``standing_holding``), derived from ``look`` without random
+    draws: white paint when the hairline parameter is below 0.3, else a light or mid wood tone."""
+    if look.hairline < 0.3:
+        return np.array([0.9, 0.9, 0.88])
+    return np.array([0.72, 0.52, 0.32]) * (0.75 + 0.5 * (look.hairline - 0.3) / 0.2)
+
+
+def wall_pattern(look: Look) -> Pattern:
+    """The backdrop wall's paint or wallpaper, derived from ``look`` without random draws (so adding the wall
+    changed no other draw): a light tint of the blanket's second colour, plain or, when the hairline parameter
+    is above 0.35, vertical wallpaper stripes of 6-18 cm."""
+    base = np.clip(0.62 + 0.35 * look.blanket.other, 0.0, 1.0)
+    if look.hairline <= 0.35:
+        return Pattern("plain", base, base)
+    other = np.clip(base * 0.85 + 0.1 * look.top.base, 0.0, 1.0)
+    return Pattern("stripes", base, other, period=0.06 + 0.12 * (look.hairline - 0.35) / 0.15, angle=0.0,
+                   duty=0.5)
 
 
 def _fold_shading(q: np.ndarray, folds: list) -> np.ndarray:

@@ -49,12 +49,13 @@ from .. import __version__
 from ..keypoints import COCO17, COCO17_SKELETON_1BASED, MINIRGBD25
 from .appearance import _SYN_SKIN, _skin_real, sample_look
 from .body import PART_NAMES, InfantShape, sample_shape
-from .camera import Camera, look_from_above, sample_camera, scaled_minirgbd_intrinsics
+from .camera import Camera, look_from_above, sample_camera, sample_view, scaled_minirgbd_intrinsics
 from .files import depth_to_png16, normals_to_png16, save_npz, write_bytes, write_joint_rows, write_json, write_png
-from .motion import pose_body, sample_motion, sample_posture
+from .motion import pose_body, sample_motion
 from .pool import default_workers, map_items
+from .postures import LYING, sample_from_mix, syrip_posture
 from .presets import Preset, get_preset
-from .sample import body_bounds, render_body, render_sample, sample_heading, sequence_keypoints
+from .sample import body_bounds, face_direction, render_body, render_sample, sample_heading, sequence_keypoints
 
 SPLITS: dict[str, tuple[str, str]] = {
     # split: (domain, file name pattern); indices start at 1
@@ -114,15 +115,17 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
     pool = {"train_syn": preset.syn_subjects, "train_real": preset.real_subjects, "test_real": preset.test_subjects}
     subject = _SUBJECT_BASE[split] + int(rng.integers(pool[split]))
     shape, skin = subject_identity(seed, subject, domain)
+    posture, view = draw_posture_and_view(rng, preset)
     for _ in range(50):
-        s = render_sample(rng, domain, (width, height), shape=shape, skin_tone=skin)
+        s = render_sample(rng, domain, (width, height), shape=shape, skin_tone=skin, posture=posture, view=view)
         if acceptable(s, width, height):
             break
     name = pattern.format(index)
     write_bytes(out / "syrip" / "images" / split / name, s["encoded"])
     image = {"id": index, "file_name": name, "width": width, "height": height,
              "camera": {k: round(v, 6) for k, v in s["camera"].items()},
-             "domain": domain, "subject": subject, "posture": s["posture"]}
+             "domain": domain, "subject": subject, "posture": s["posture"], "posture_detail": s["posture_detail"],
+             "view": s["view"]}
     if split == "train_syn":
         stem = Path(name).stem + ".png"
         valid = s["depth"] > 0
@@ -133,6 +136,15 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
             write_png(out / "syrip" / rel, arr)
             image[key] = rel
     return image, coco_annotation(index, s)
+
+
+def draw_posture_and_view(rng: np.random.Generator, preset: Preset) -> tuple[str, str]:
+    """A fine posture from ``preset.posture_mix`` and a camera view for it: from ``camera.VIEW_MIX`` (``lying``
+    or ``upright``) when ``preset.views == "mixed"``, else ``"above"``."""
+    posture = sample_from_mix(rng, preset.posture_mix)
+    if preset.views == "above":
+        return posture, "above"
+    return posture, sample_view(rng, "lying" if posture in LYING else "upright")
 
 
 def coco_annotation(index: int, s: dict[str, Any]) -> dict:
@@ -192,16 +204,17 @@ def _render_skeleton(seq: int) -> int:
     rng = item_rng(seed, _STREAM["skeleton"], seq)
     subject = _SUBJECT_BASE["skeleton"] + int(rng.integers(max(2, preset.skeleton_sequences // 4)))
     shape, _ = subject_identity(seed, subject, "syn")
-    posture = sample_posture(rng)
+    posture, view = draw_posture_and_view(rng, preset)
     t = preset.skeleton_frames
     angles = sample_motion(rng, t, preset.fps, posture)
     drift = np.cumsum(rng.normal(0.0, 0.0004, (t, 2)), axis=0)  # slow wriggling across the mattress
     body = pose_body(shape, angles, posture, sample_heading(rng), rng.normal(0.0, np.radians(4.0), 3), drift)
     centre, radius = body_bounds(body)
     w, h = preset.image_size
-    camera = sample_camera(rng, w, h, centre, radius, "syn")
+    camera = sample_camera(rng, w, h, centre, radius, "syn", view, None if posture in LYING else face_direction(body))
     kp = sequence_keypoints(body, camera, shape)
-    common = {"fps": np.float64(preset.fps), "subject": np.int64(subject)}
+    common = {"fps": np.float64(preset.fps), "subject": np.int64(subject), "posture": np.str_(syrip_posture(posture)),
+              "posture_detail": np.str_(posture), "view": np.str_(view)}
     base = out / "skeletons" / f"seq_{seq:05d}"
     for layout, key in (("coco17", "coco"), ("minirgbd25", "smil")):
         k = kp[f"{key}_3d"].shape[1]
@@ -499,7 +512,10 @@ def _meta(preset: Preset, seed: int, counts: dict, intr: dict, videos: bool = Fa
                                  "normal_file": "normals/train_syn/syn_%05d.png (uint16, (n + 1) / 2 * 65535, "
                                                 "channels x, y, z as cv2 reads them, 0 = invalid)",
                                  "mask_file": "masks/train_syn/syn_%05d.png (uint8 part ids, see parts)"},
-            "image_keys": ["camera {fx, fy, cx, cy} (pixels)", "domain", "subject", "posture", "labelled"],
+            "image_keys": ["camera {fx, fy, cx, cy} (pixels)", "domain", "subject",
+                           "posture (SyRIP's name: Supine, Prone, Sitting, Standing)",
+                           "posture_detail (the fine posture, see docs/synth.md)",
+                           "view (above, oblique, eye_level, floor)", "labelled"],
         },
         "minirgbd": {
             "sequences": seqs,
@@ -518,7 +534,9 @@ def _meta(preset: Preset, seed: int, counts: dict, intr: dict, videos: bool = Fa
             "files": "skeletons/seq_%05d_<coco17|minirgbd25>_<2d|3d>.npz",
             "keys": {"keypoints": "(T, K, 2|3) float32: pixels (2d) or metres, camera frame (3d)",
                      "visible": "(T, K) float32: COCO visibility 0/1/2 (2d), ones (3d)",
-                     "layout": "str", "fps": "float", "subject": "int", "image_size": "(w, h), 2d only"},
+                     "layout": "str", "fps": "float", "subject": "int", "image_size": "(w, h), 2d only",
+                     "posture": "str, SyRIP's name", "posture_detail": "str, the fine posture",
+                     "view": "str, the camera view"},
             "note": "2d keypoints keep their projected coordinates even where visible == 0",
         },
         "videos": None if not videos else {
@@ -572,6 +590,10 @@ def _readme(meta: dict) -> str:
            f"(mp4v, {meta['videos']['fps']:g} frames/s)"] if meta.get("videos") else []),
         "preview.png  contact sheet of samples from both domains with keypoints",
         "meta.json    everything above in machine-readable form, with the conventions and part ids",
+        "",
+        "Postures: every SyRIP-style image entry and skeleton file carries posture (SyRIP's names: Supine, Prone,",
+        "Sitting, Standing), posture_detail (supine, prone_forearms, crawling, sitting_tripod, standing_free, ...)",
+        "and view (above, oblique, eye_level, floor); the mix is preset_config.posture_mix in meta.json.",
         "",
         "Conventions: pixel centres at integers; camera frame x right, y down, z forward; depth uint16 mm on disk;",
         "normals uint16 (n + 1) / 2 * 65535, channels x, y, z; left/right are the infant's own.",

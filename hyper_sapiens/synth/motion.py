@@ -7,8 +7,12 @@ low-pass filtered Gaussian noise (slow drifts: head turning, posture) plus burst
 movement -- kicking (hip, knee and ankle flexion in phase, legs alternating or together) and arm
 waving (shoulder and elbow) -- whose amplitude itself waxes and wanes.
 
-Postures: supine (most), prone and side-lying; the body is placed on the mattress plane
-(world ``z = 0``, up ``+z``) with its torso and head resting on it.
+Postures: the lying ones (supine, prone, side-lying) are placed on the mattress plane (world ``z = 0``, up
+``+z``) with the torso and head resting on it; the others (prone on forearms or hands, crawling, sitting,
+standing: :mod:`postures`) draw their latents from their own templates and rest their support points on the
+ground (:func:`postures.rest_on_ground`). Clips (:func:`sample_motion` with many frames) work for every infant
+posture; in the non-lying ones the supporting limbs neither kick nor wave and the body is levelled frame by frame.
+Adults have the lying postures only.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from .body import (
     axis_angle_matrices,
     forward_kinematics,
 )
+from .postures import LYING, SINK, SPECS, check_posture, posture_rotation, rest_on_ground
 
-POSTURES = ("supine", "prone", "side_left", "side_right")
+POSTURES = ("supine", "prone", "side_left", "side_right")  # the lying ones; all: postures.POSTURE_DETAILS
 POSTURE_PROBS = (0.76, 0.12, 0.06, 0.06)
 ADULT_POSTURE_PROBS = (0.45, 0.19, 0.18, 0.18)
 """Adults on a bed or the floor, as in in-bed pose data sets (SLP): more prone and side-lying than infants."""
@@ -48,10 +53,22 @@ def _latent_stats(posture: str, population: str = "infant") -> tuple[np.ndarray,
     """Mean and std of every DOF's latent variable for ``posture`` and ``population``."""
     typical = np.asarray([d.typical for d in DOFS], dtype=np.float64)
     spread = np.asarray([d.spread for d in DOFS], dtype=np.float64)
-    if population == "adult":
+    check_posture(posture)
+    if posture in SPECS and population != "infant":
+        raise ValueError(f"posture {posture!r} is for infants; population {population!r} has {LYING}")
+    if posture in SPECS:
+        _template_pose(SPECS[posture], typical, spread)
+    elif population == "adult":
         _adult_pose(posture, typical, spread)
     elif population != "infant":
         raise ValueError(f"unknown population {population!r}; expected 'infant' or 'adult'")
+    elif posture.startswith("side"):
+        # on a side (issue 24; before, the supine pose pushed the lower arm and leg up to 10 cm into the
+        # mattress): curled a little, both arms in front of the chest, the legs together
+        for name, (value, sd) in _INFANT_SIDE.items():
+            for key in (name, "r" + name) if "r" + name in DOF_INDEX else (name,):
+                typical[DOF_INDEX[key]] = value
+                spread[DOF_INDEX[key]] = sd
     elif posture == "prone":
         # lying on the belly: legs mostly extended or frog-like, arms up beside the head,
         # elbows bent with the forearms on the mattress, head turned to a side
@@ -87,6 +104,32 @@ _ADULT_POSES: dict[str, dict[str, tuple[float, float]]] = {
              "shoulder_fwd": (55, 1.0), "elbow_flex": (70, 1.1), "spine_flex": (6, 0.9), "spine1_flex": (4, 0.9),
              "neck_flex": (10, 0.8)},
 }
+
+
+_INFANT_SIDE: dict[str, tuple[float, float]] = {
+    "hip_flex": (50, 0.9), "hip_abd": (2, 0.5), "knee_flex": (60, 1.0), "shoulder_elev": (-15, 0.6),
+    "shoulder_fwd": (88, 0.5), "shoulder_twist": (-30, 0.8), "elbow_flex": (70, 1.0), "spine_flex": (4, 0.7),
+    "neck_flex": (5, 0.7),
+}
+"""An infant lying on a side (degrees, latent spread): hips and knees flexed, arms in front of the chest."""
+
+
+def _template_pose(spec, typical: np.ndarray, spread: np.ndarray) -> None:
+    """Write a non-lying posture's template (degrees, latent spread) into ``typical``/``spread`` in place;
+    DOFs the template leaves out keep their default typical angle and ``spec.drift`` times their spread."""
+    spread *= spec.drift
+    for name, (value, sd) in spec.angles.items():
+        if name not in DOF_INDEX:
+            raise ValueError(f"posture {spec.name!r}: unknown DOF {name!r}")
+        for key in (name, "r" + name) if "r" + name in DOF_INDEX else (name,):
+            typical[DOF_INDEX[key]] = value
+            spread[DOF_INDEX[key]] = sd
+
+
+def template_angles(posture: str) -> np.ndarray:
+    """The template (mean) pose of an infant ``posture``: DOF angles ``(NUM_DOFS,)`` in radians."""
+    mu, _ = _latent_stats(posture, "infant")
+    return latent_to_angles(mu)
 
 
 def _adult_pose(posture: str, typical: np.ndarray, spread: np.ndarray) -> None:
@@ -161,6 +204,11 @@ def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 30.0, 
                 i = DOF_INDEX[side + name]
                 rhythm[:, i] = np.sqrt(2.0) * gain * env[:, s] * np.sin(side_phase + 0.3 * gain)
     rhythm *= activity
+    if posture in SPECS:  # supporting limbs neither kick nor wave
+        spec = SPECS[posture]
+        for group, gain in ((_KICK, spec.kick), (_WAVE, spec.wave)):
+            for name in group:
+                rhythm[:, [DOF_INDEX[name], DOF_INDEX["r" + name]]] *= gain
     b = np.sqrt(np.clip(np.mean(rhythm**2, axis=0), 0.0, 1.0))  # rms of the rhythmic part per DOF
     a = np.sqrt(np.clip(1.0 - b**2, 0.25, 1.0))
     z = mu + sigma * (a * drift + rhythm)
@@ -215,7 +263,18 @@ def pose_body(shape: InfantShape, angles: np.ndarray, posture: str, heading: flo
         jitter: (3,) small root rotations (radians), see :func:`root_rotation`.
         offset_xy: (T, 2) or (2,) horizontal translation of the root (metres).
     """
+    check_posture(posture)
     body = forward_kinematics(shape, angles)
+    if posture in SPECS:
+        if shape.population != "infant":
+            raise ValueError(f"posture {posture!r} is for infants; adults have {LYING}")
+        placed = rest_on_ground(body.transformed(posture_rotation(posture, heading, jitter), np.zeros(3)),
+                                SPECS[posture].supports, sink=SINK, flat_feet=SPECS[posture].flat_feet)
+        if offset_xy is not None:
+            off = np.zeros((placed.num_frames, 3))
+            off[:, :2] = offset_xy
+            placed = placed.transformed(np.eye(3), off)
+        return placed
     # contact tolerances are for an infant's size; an adult's scale with the body
     size = shape.scale if shape.population != "infant" else 1.0
     placed = place_on_mattress(body, root_rotation(posture, heading, jitter), sink=0.004 * size,

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+
+from .postures import check_mix
+
+DEMO_POSTURE_MIX: tuple[tuple[str, float], ...] = (
+    # SyRIP's real training images are 45 % prone, 35 % supine, 17 % sitting, 3 % standing; standing gets a
+    # little more (its real test images are 11 % standing) and crawling is counted with prone.
+    ("prone", 0.18), ("prone_forearms", 0.10), ("prone_hands", 0.06), ("crawling", 0.10),     # Prone 44 %
+    ("supine", 0.25), ("side_left", 0.04), ("side_right", 0.04),                              # Supine 33 %
+    ("sitting_free", 0.08), ("sitting_tripod", 0.05), ("sitting_supported", 0.05),           # Sitting 18 %
+    ("standing_free", 0.03), ("standing_holding", 0.02),                                     # Standing 5 %
+)
+"""The fine postures of the presets' images and skeleton sequences and their shares (sum 1)."""
+
+LYING_ONLY_MIX: tuple[tuple[str, float], ...] = (
+    ("supine", 0.76), ("prone", 0.12), ("side_left", 0.06), ("side_right", 0.06))
+"""The renderer's mix before non-lying postures existed (for a preset that wants it)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,13 @@ class Preset:
     syn_subjects: int                 # distinct infants per split (test infants never appear in training)
     real_subjects: int
     test_subjects: int
+    posture_mix: tuple[tuple[str, float], ...] = field(default=DEMO_POSTURE_MIX)
+    views: str = "mixed"              # "mixed": camera views per posture kind (camera.VIEW_MIX); "above": all above
+
+    def __post_init__(self) -> None:
+        check_mix(self.posture_mix)
+        if self.views not in ("mixed", "above"):
+            raise ValueError(f"preset {self.name!r}: views must be 'mixed' or 'above', got {self.views!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -78,13 +78,21 @@ def _upscaled(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_NEAREST)
 
 
-def _syrip_tiles(root: Path, split: str, count: int, labelled_only: bool) -> list[np.ndarray]:
+def _syrip_tiles(root: Path, split: str, count: int, labelled_only: bool,
+                 one_per_posture: set[str] | None = None) -> list[np.ndarray]:
+    """Up to ``count`` tiles of ``split``'s images with keypoints and box; with ``one_per_posture`` (a set of the
+    fine postures already shown, updated in place) only images of a fine posture not shown yet."""
     images, anns = _load_split(root, split)
     tiles = []
     for image in images:
         ann = anns[image["id"]]
         if labelled_only and ann["num_keypoints"] == 0:
             continue
+        detail = image.get("posture_detail")
+        if one_per_posture is not None:
+            if detail is None or detail in one_per_posture:
+                continue
+            one_per_posture.add(detail)
         img = cv2.imread(str(root / "syrip" / "images" / split / image["file_name"]), cv2.IMREAD_COLOR)
         if img is None:
             raise FileNotFoundError(f"cannot read {root / 'syrip' / 'images' / split / image['file_name']}")
@@ -93,7 +101,10 @@ def _syrip_tiles(root: Path, split: str, count: int, labelled_only: bool) -> lis
         drawn = draw_keypoints(big, _scale_keypoints(kp, img))
         x, y, w, h = (v * TILE / max(img.shape[:2]) if TILE > max(img.shape[:2]) else v for v in ann["bbox"])
         cv2.rectangle(drawn, (int(x), int(y)), (int(x + w), int(y + h)), (200, 200, 200), 1)
-        tiles.append(_fit(drawn, f"{split} {image['file_name']}"))
+        label = f"{split} {image['file_name']}"
+        if one_per_posture is not None:
+            label = f"{image.get('posture')}: {detail}, {image.get('view', '')}"
+        tiles.append(_fit(drawn, label))
         if len(tiles) == count:
             break
     return tiles
@@ -133,14 +144,25 @@ def _minirgbd_tiles(root: Path, meta: dict, count: int) -> list[np.ndarray]:
     return tiles
 
 
+def _posture_rows(root: Path) -> list[list[np.ndarray]]:
+    """Rows of four tiles: one image of every fine posture the SyRIP-style splits hold (train_syn first, then
+    test_real, then labelled train_real), captioned ``Posture: detail, view``."""
+    shown: set[str] = set()
+    tiles = (_syrip_tiles(root, "train_syn", 99, False, shown) + _syrip_tiles(root, "test_real", 99, False, shown)
+             + _syrip_tiles(root, "train_real", 99, True, shown))
+    return [tiles[i:i + 4] for i in range(0, len(tiles), 4)]
+
+
 def write_preview(root: str | Path, meta: dict) -> Path:
-    """Write ``root/preview.png``: rows of syn images, their depth/normals, real images, MINI-RGBD frames."""
+    """Write ``root/preview.png``: rows of syn images, their depth/normals, real images, MINI-RGBD frames, then
+    one image of every fine posture in the data set (:func:`_posture_rows`)."""
     root = Path(root)
     rows = [
         _syrip_tiles(root, "train_syn", 4, labelled_only=False),
         _geometry_tiles(root, 4),
         _syrip_tiles(root, "test_real", 4, labelled_only=False),
         _syrip_tiles(root, "train_real", 2, labelled_only=True) + _minirgbd_tiles(root, meta, 2),
+        *_posture_rows(root),
     ]
     width = 4 * TILE
     sheet_rows = []

@@ -1,4 +1,4 @@
-"""Analytic ray casting of ellipsoids, capsules and the mattress plane, vectorised in numpy.
+"""Analytic ray casting of ellipsoids, capsules, the mattress plane and a backdrop wall, vectorised in numpy.
 
 All rays start at the camera centre (the origin of the camera frame). Directions need not be
 unit length: with ``d_z = 1`` the returned ray parameter ``t`` is the z-depth in metres.
@@ -95,6 +95,13 @@ def capsule_normal(p: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarr
     return n / np.linalg.norm(n, axis=-1, keepdims=True)
 
 
+def _closest_on_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Points ``(N, 3)`` of segment ``a``-``b`` nearest to ``p (N, 3)``."""
+    ba = b - a
+    s = np.clip(_dot(p - a, ba) / _dot(ba, ba), 0.0, 1.0)
+    return a + s[..., None] * ba
+
+
 def intersect_plane(d: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     """``t`` where rays ``t * d`` meet the plane ``normal . x = offset``; ``inf`` if never (t <= 0)."""
     den = _dot(d, normal)
@@ -116,16 +123,55 @@ class SceneGeometry:
     cap_radii: np.ndarray   # (C,)
     plane_normal: np.ndarray  # (3,) mattress normal (world up) in camera coordinates
     plane_offset: float       # plane: plane_normal . x = plane_offset
+    wall_normal: np.ndarray | None = None  # (3,) backdrop wall's normal (towards the camera), camera frame
+    wall_offset: float = 0.0               # wall: wall_normal . x = wall_offset
+    prop_ends: np.ndarray | None = None    # (Q, 2, 3) end points of prop capsules (furniture), camera frame
+    prop_radius: float = 0.0               # their radius (metres)
 
     @property
     def num_ellipsoids(self) -> int:
         return int(self.ell_centre.shape[0])
 
 
-def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0) -> SceneGeometry:
-    """Frame ``frame`` of a world-space ``body`` and the mattress ``z = 0``, in camera coordinates."""
+WALL_GAP = 0.4
+"""Metres between the body's farthest point (seen from the camera, horizontally) and the backdrop wall."""
+
+
+def backdrop_wall(body: PosedBody, camera: Camera, frame: int = 0) -> tuple[np.ndarray, float] | None:
+    """The vertical wall behind the body for a camera that sees the horizon, else None.
+
+    A camera sees the horizon when a ray through an image corner points upwards or nearly horizontally (world
+    ``z`` of its unit direction above -0.05). The wall faces the camera's horizontal viewing direction ``h`` and
+    stands :data:`WALL_GAP` behind the body's farthest primitive along ``h``. Returns the plane in world
+    coordinates: (unit normal ``(3,)`` pointing towards the camera, offset) with ``normal . x = offset``.
+    Deterministic in the geometry (both appearance domains see the same wall).
+    """
+    w, h = camera.width, camera.height
+    corners = np.array([[(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy, 1.0]
+                        for u in (-0.5, w - 0.5) for v in (-0.5, h - 0.5)])
+    world_dirs = corners @ camera.R  # rows: R^T d
+    world_dirs /= np.linalg.norm(world_dirs, axis=1, keepdims=True)
+    if world_dirs[:, 2].max() < -0.05:
+        return None
+    forward = camera.R[2]
+    horiz = np.array([forward[0], forward[1], 0.0])
+    if np.linalg.norm(horiz) < 1e-6:
+        return None
+    horiz /= np.linalg.norm(horiz)
+    far = max(float(np.max(body.ell_centre[frame] @ horiz + body.ell_radii.max(axis=1))),
+              float(np.max(np.maximum(body.cap_a[frame] @ horiz, body.cap_b[frame] @ horiz) + body.cap_radii)))
+    return -horiz, -(far + WALL_GAP)
+
+
+def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0, props: np.ndarray | None = None,
+                    prop_radius: float = 0.0) -> SceneGeometry:
+    """Frame ``frame`` of a world-space ``body``, the mattress ``z = 0``, for cameras that see the horizon the
+    backdrop wall (:func:`backdrop_wall`), and ``props`` ``(Q, 2, 3)`` (world end points of capsules of
+    ``prop_radius`` metres, e.g. :func:`postures.holding_rail`), in camera coordinates."""
     r, t = camera.R, camera.t
     normal = r @ np.array([0.0, 0.0, 1.0])
+    wall = backdrop_wall(body, camera, frame)
+    wall_n, wall_off = (None, 0.0) if wall is None else (r @ wall[0], float(wall[1] + (r @ wall[0]) @ t))
     return SceneGeometry(
         ell_centre=camera.to_camera(body.ell_centre[frame]),
         ell_rot=np.einsum("ij,njk->nik", r, body.ell_rot[frame]),
@@ -136,6 +182,10 @@ def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0) -> SceneGeo
         cap_radii=body.cap_radii,
         plane_normal=normal,
         plane_offset=float(normal @ t),
+        wall_normal=wall_n,
+        wall_offset=wall_off,
+        prop_ends=None if props is None else camera.to_camera(np.asarray(props, dtype=np.float64)),
+        prop_radius=float(prop_radius),
     )
 
 
@@ -171,11 +221,13 @@ class GeometryBuffers:
     Attributes:
         depth: (H, W) float64 z-depth in metres; 0 where a ray hits nothing.
         normal: (H, W, 3) float64 unit normals facing the camera (camera frame); 0 where invalid.
-        primitive: (H, W) int: primitive index, -1 for the mattress, -2 for nothing.
+        primitive: (H, W) int: primitive index, -1 for the mattress, -2 for nothing, -3 for the backdrop wall,
+            -4 for a prop (part id 0, like the background).
         parts: (H, W) uint8 part ids (0 = background / mattress).
         points: (H, W, 3) float64 camera-frame hit points.
         local: (H, W, 3) float64 hit points in the hit primitive's own frame (ellipsoids: relative
-            to the centre; capsules: relative to the first end point; mattress: world coordinates).
+            to the centre; capsules: relative to the first end point; mattress, wall and props: world
+            coordinates).
         rays: (H, W, 3) float64 ray directions (z = 1).
     """
 
@@ -189,11 +241,22 @@ class GeometryBuffers:
 
 
 def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
-    """Z-buffer render of the mattress and every primitive (each only inside its screen window)."""
+    """Z-buffer render of the mattress, the wall (if any) and every primitive (each only inside its screen window)."""
     rays = camera.ray_directions()
     h, w = camera.height, camera.width
     zbuf = intersect_plane(rays, scene.plane_normal, scene.plane_offset)
     prim = np.where(np.isfinite(zbuf), -1, -2).astype(np.int64)
+    if scene.wall_normal is not None:
+        t_wall = intersect_plane(rays, scene.wall_normal, scene.wall_offset)
+        nearer = t_wall < zbuf
+        zbuf = np.where(nearer, t_wall, zbuf)
+        prim[nearer] = -3
+    if scene.prop_ends is not None:
+        for a, b in scene.prop_ends:
+            t_prop = intersect_capsule(rays, a, b, scene.prop_radius)
+            nearer = t_prop < zbuf
+            zbuf = np.where(nearer, t_prop, zbuf)
+            prim[nearer] = -4
     lo, hi = _primitive_boxes(scene)
     ne = scene.num_ellipsoids
     windows: list[tuple[int, int, int, int] | None] = []
@@ -222,6 +285,18 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
     on_plane = prim == -1
     normal[on_plane] = plane_n
     local[on_plane] = _rt_apply(camera.R, points[on_plane] - camera.t)
+    if scene.prop_ends is not None:
+        on_prop = prim == -4
+        p = points[on_prop]
+        dist = np.stack([np.linalg.norm(p - _closest_on_segment(p, a, b), axis=-1) for a, b in scene.prop_ends])
+        k = np.argmin(dist, axis=0)  # which prop each pixel hit: the one whose axis is nearest
+        a, b = scene.prop_ends[k, 0], scene.prop_ends[k, 1]
+        normal[on_prop] = capsule_normal(p, a, b, scene.prop_radius)
+        local[on_prop] = _rt_apply(camera.R, p - camera.t)
+    if scene.wall_normal is not None:
+        on_wall = prim == -3
+        normal[on_wall] = scene.wall_normal if scene.wall_normal[2] < 0 else -scene.wall_normal
+        local[on_wall] = _rt_apply(camera.R, points[on_wall] - camera.t)
     for k, win in enumerate(windows):
         if win is None:
             continue

@@ -39,8 +39,19 @@ from .body import (
     keypoint_depth_bounds,
     sample_shape,
 )
-from .camera import Camera, sample_camera
-from .motion import pose_body, sample_pose, sample_posture
+from .camera import VIEWS, Camera, sample_camera, sample_view
+from .motion import pose_body, sample_pose, sample_posture, template_angles
+from .postures import (
+    CONTACT_TOL,
+    LYING,
+    RAIL_RADIUS,
+    SPECS,
+    balance_margin,
+    check_posture,
+    holding_rail,
+    support_gaps,
+    syrip_posture,
+)
 from .raytrace import cast_rays, render_geometry, scene_in_camera
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence
@@ -58,6 +69,15 @@ def sample_heading(rng: np.random.Generator) -> float:
     if rng.random() < 0.7:
         return float(rng.normal(0.0, np.radians(25.0)))
     return float(rng.uniform(-np.pi, np.pi))
+
+
+def face_direction(body: PosedBody, frame: int = 0) -> float | None:
+    """Azimuth (radians about world z) the face points to: the head's anterior axis projected on the ground;
+    None when it points (nearly) straight up or down, as for a supine or flat prone infant."""
+    z_axis = body.rotations[frame, 15, :, 2]
+    if np.hypot(z_axis[0], z_axis[1]) < 0.35:
+        return None
+    return float(np.arctan2(z_axis[1], z_axis[0]))
 
 
 def body_bounds(body: PosedBody, frames: slice | None = None) -> tuple[np.ndarray, float]:
@@ -155,9 +175,11 @@ def encode_image(image: np.ndarray, jpeg_quality: int | None) -> tuple[bytes, st
 
 
 def render_body(body: PosedBody, shape: InfantShape, camera: Camera, look: Look, rng: np.random.Generator,
-                frame: int = 0) -> dict[str, Any]:
-    """Render frame ``frame`` of a posed world-space body through ``camera`` with appearance ``look``."""
-    scene = scene_in_camera(body, camera, frame)
+                frame: int = 0, props: np.ndarray | None = None) -> dict[str, Any]:
+    """Render frame ``frame`` of a posed world-space body through ``camera`` with appearance ``look``; ``props``
+    ``(Q, 2, 3)`` are world end points of furniture capsules of radius :data:`postures.RAIL_RADIUS` (part id 0:
+    they hide keypoints like the background does)."""
+    scene = scene_in_camera(body, camera, frame, props, RAIL_RADIUS)
     buffers = render_geometry(scene, camera)
     bgr, quality = shade(buffers, scene, camera, look, rng)
     encoded, ext = encode_image(bgr, quality)
@@ -185,10 +207,39 @@ def render_body(body: PosedBody, shape: InfantShape, camera: Camera, look: Look,
     return result
 
 
+def pose_infant(rng: np.random.Generator, shape: InfantShape, posture: str, heading: float,
+                angles: np.ndarray | None = None, population: str = "infant",
+                tries: int = 12) -> tuple[PosedBody, np.ndarray]:
+    """A random static pose of ``posture`` placed in the world: ``(body (1 frame), angles (NUM_DOFS,))``.
+
+    Lying postures: one draw, as before. The others (:data:`postures.SPECS`) draw up to ``tries`` poses and keep
+    the first whose support groups all touch the ground (:func:`postures.support_gaps` at most
+    :data:`postures.CONTACT_TOL`) and, for free sitting and standing, whose centre of mass lies above the base of
+    support (:func:`postures.balance_margin` >= 0), else the posture's template pose (which does both). Given
+    ``angles`` are used as they are.
+    """
+    check_posture(posture)
+    fixed = angles is not None
+    for attempt in range(1 if (fixed or posture not in SPECS) else tries + 1):
+        last = attempt == tries and posture in SPECS and not fixed
+        a = np.asarray(angles if fixed else (template_angles(posture) if last else
+                                             sample_pose(rng, posture, population)), dtype=np.float64)
+        if a.shape != (NUM_DOFS,):
+            raise ValueError(f"angles must have shape ({NUM_DOFS},), got {a.shape}")
+        jitter = rng.normal(0.0, np.radians(4.0), 3)
+        body = pose_body(shape, a[None], posture, heading, jitter)
+        if posture not in SPECS or fixed or last:
+            break
+        if support_gaps(body, posture).max() <= CONTACT_TOL and (
+                not SPECS[posture].balance or balance_margin(body, posture) >= 0.0):
+            break
+    return body, a
+
+
 def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[int, int] = (256, 256), *,
                   shape: InfantShape | None = None, skin_tone: np.ndarray | None = None,
                   posture: str | None = None, angles: np.ndarray | None = None, heading: float | None = None,
-                  camera: Camera | None = None, population: str = "infant") -> dict[str, Any]:
+                  camera: Camera | None = None, population: str = "infant", view: str | None = None) -> dict[str, Any]:
     """Render one random infant image with exact labels (see the module docstring for the keys).
 
     Args:
@@ -196,29 +247,48 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
         domain: "syn" (clean) or "real" (real-looking appearance); geometry is the same.
         image_size: (width, height) in pixels.
         shape, skin_tone: the subject (default: a random one).
-        posture: "supine", "prone", "side_left" or "side_right" (default: random, mostly supine).
-        angles: (NUM_DOFS,) joint angles in radians (default: a random pose).
+        posture: a fine posture name (:data:`hyper_sapiens.synth.postures.POSTURE_DETAILS`: "supine", "prone",
+            "side_left", "side_right", "prone_forearms", "crawling", "sitting_tripod", "standing_free", ...);
+            default: random among the lying ones, mostly supine (the presets pass their own mix).
+        angles: (NUM_DOFS,) joint angles in radians (default: a random pose; for the non-lying postures one whose
+            support points touch the ground).
         heading: radians about world z; 0 puts the head towards the image top (default: random).
-        camera: a fixed :class:`Camera` (default: random, above the infant).
+        camera: a fixed :class:`Camera` (default: random, seen from ``view``).
         population: "infant" (default) or "adult": body proportions, pose distribution and clothing
-            (ignored for what ``shape`` and ``angles`` already fix).
-    Also returns ``posture``, ``domain``, ``area`` (silhouette pixels), ``encoded``/``ext``
-    (the PNG or JPEG bytes the data set writer saves).
+            (ignored for what ``shape`` and ``angles`` already fix). Adults lie (supine, prone, side) only.
+        view: one of :data:`hyper_sapiens.synth.camera.VIEWS` for the random camera (default: "above" for the
+            lying postures, as before; drawn from ``VIEW_MIX["upright"]`` for the others).
+    Also returns ``posture`` (SyRIP's name: Supine, Prone, Sitting, Standing), ``posture_detail`` (the fine
+    name), ``view``, ``domain``, ``area`` (silhouette pixels), ``encoded``/``ext`` (the PNG or JPEG bytes the
+    data set writer saves).
     """
     rng = as_generator(seed_or_rng)
     width, height = int(image_size[0]), int(image_size[1])
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"unknown camera view {view!r}; expected one of {VIEWS}")
     shape = shape if shape is not None else sample_shape(rng, population)
-    posture = posture if posture is not None else sample_posture(rng, population)
-    angles = np.asarray(angles if angles is not None else sample_pose(rng, posture, population), dtype=np.float64)
-    if angles.shape != (NUM_DOFS,):
-        raise ValueError(f"angles must have shape ({NUM_DOFS},), got {angles.shape}")
-    heading = heading if heading is not None else sample_heading(rng)
-    jitter = rng.normal(0.0, np.radians(4.0), 3)
-    body = pose_body(shape, angles[None], posture, heading, jitter)
+    posture = check_posture(posture) if posture is not None else sample_posture(rng, population)
+    if posture not in LYING and shape.population != "infant":
+        raise ValueError(f"posture {posture!r} is for infants; adults have {LYING}")
+    if posture in LYING:  # the original draws, in the original order
+        angles = np.asarray(angles if angles is not None else sample_pose(rng, posture, population),
+                            dtype=np.float64)
+        if angles.shape != (NUM_DOFS,):
+            raise ValueError(f"angles must have shape ({NUM_DOFS},), got {angles.shape}")
+        heading = heading if heading is not None else sample_heading(rng)
+        jitter = rng.normal(0.0, np.radians(4.0), 3)
+        body = pose_body(shape, angles[None], posture, heading, jitter)
+    else:
+        heading = heading if heading is not None else float(rng.uniform(-np.pi, np.pi))
+        body, angles = pose_infant(rng, shape, posture, heading, angles, population)
     if camera is None:
+        view = view if view is not None else ("above" if posture in LYING else sample_view(rng, "upright"))
         centre, radius = body_bounds(body)
-        camera = sample_camera(rng, width, height, centre, radius, domain)
+        camera = sample_camera(rng, width, height, centre, radius, domain, view,
+                               None if posture in LYING else face_direction(body))
     look = sample_look(rng, domain, skin_tone, population=shape.population)
-    result = render_body(body, shape, camera, look, rng)
-    result.update(domain=domain, posture=posture, heading=float(heading), population=shape.population)
+    props = holding_rail(body) if posture == "standing_holding" else None
+    result = render_body(body, shape, camera, look, rng, props=props)
+    result.update(domain=domain, posture=syrip_posture(posture), posture_detail=posture, view=view,
+                  heading=float(heading), population=shape.population)
     return result

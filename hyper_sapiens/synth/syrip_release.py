@@ -6,7 +6,8 @@ files named from their ids (``train%05d.jpg``: real images from 1, synthetic one
 ``test%d.jpg`` from 0), and the folders of :data:`hyper_sapiens.data.syrip_layout.SYRIP_LAYOUTS`
 (``release`` or ``fidip``). Rewriting the rendered splits that way lets tests and users exercise exactly the
 files they will get. Depth, normal and part maps are not part of SyRIP and are left out; image entries keep
-only ``id``, ``file_name``, ``width``, ``height`` and ``is_synthetic``.
+only ``id``, ``file_name``, ``width``, ``height``, ``is_synthetic`` and, as SyRIP's entries, ``posture`` (Supine,
+Prone, Sitting, Standing).
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ def _entries(split_file: dict[str, Any], new_id, name_of, synthetic: bool, src_d
         id_map[old] = new
         name = name_of(new)
         write_bytes(dst_dir / name, _as_jpeg(src_dir / image["file_name"]))
-        images.append({"id": new, "file_name": name, "width": image["width"], "height": image["height"],
-                       "is_synthetic": synthetic})
+        entry = {"id": new, "file_name": name, "width": image["width"], "height": image["height"],
+                 "is_synthetic": synthetic}
+        if "posture" in image:
+            entry["posture"] = image["posture"]
+        images.append(entry)
     for ann in split_file["annotations"]:
         new = id_map[int(ann["image_id"])]
         anns.append(dict(ann, id=new, image_id=new))
