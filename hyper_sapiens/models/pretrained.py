@@ -1,11 +1,13 @@
 """Weights shipped inside the package, and writing a pose model in the Sapiens checkpoint layout.
 
-The package ships one file, ``hyper_sapiens/weights/tiny_adult_pose.safetensors``: the tiny Sapiens ViT
-with its pose head, trained by the ``pretrain_tiny_adult`` recipe (``hyper-sapiens pretrain``) on synthetic
-adults. Its tensors carry Sapiens key names (``backbone.*``, ``head.*``, fp16), so it loads exactly as a
-converted Sapiens COCO pose checkpoint does: ``sapiens_checkpoints.pose=<file>`` in a stage config, or
-``${packaged_weights:tiny_adult_pose}`` to name the shipped file. Beside it, ``tiny_adult_pose.json`` is
-its manifest: sha256, recipe config, commit, seed, steps, wall time and held-out figures.
+The package ships two files in ``hyper_sapiens/weights/``: ``tiny_adult_pose.safetensors``, the tiny Sapiens ViT
+with its pose head trained by the ``pretrain_tiny_adult`` recipe (``hyper-sapiens pretrain``) on synthetic adults,
+and ``tiny_real_pose.safetensors``, the same model continued on real photographs of adults by the
+``pretrain_tiny_real`` recipe (which starts from the first). Their tensors carry Sapiens key names (``backbone.*``,
+``head.*``, fp16), so they load exactly as a converted Sapiens COCO pose checkpoint does:
+``sapiens_checkpoints.pose=<file>`` in a stage config, or ``${packaged_weights:tiny_real_pose}`` to name a shipped
+file. Beside each, ``<name>.json`` is its manifest: sha256, recipe config, commit, seed, steps, wall time, data
+sources with their terms and held-out figures.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..io_atomic import atomic_write
 
 __all__ = ["PACKAGED_WEIGHTS", "packaged_weights_path", "packaged_manifest", "save_sapiens_pose", "sha256_of"]
 
-PACKAGED_WEIGHTS = ("tiny_adult_pose",)
+PACKAGED_WEIGHTS = ("tiny_adult_pose", "tiny_real_pose")
 """Names of the weight files shipped in ``hyper_sapiens/weights``."""
 
 
