@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from hyper_sapiens.data.openpose import VIDEO_SUFFIXES
 from hyper_sapiens.keypoints import COCO17
 from hyper_sapiens.keypoints.torso import torso_length
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
 def read_track(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,8 +67,7 @@ def agreement(ours: np.ndarray, theirs: np.ndarray, their_visible: np.ndarray) -
 
 def clip_report(out_dir: Path, openpose: Path | None, frame_size: tuple[int, int]) -> dict[str, Any]:
     """What the verb wrote for one clip, and its agreement with the clip's OpenPose folder when there is one."""
-    from hyper_sapiens.data.openpose import read_openpose_sequence
-    from hyper_sapiens.data.skeletons import SkeletonFileError
+    from hyper_sapiens.video.frames import read_clip_openpose
 
     keypoints, _, flagged = read_track(out_dir / "keypoints.json")
     features = json.loads((out_dir / "features.json").read_text(encoding="utf-8"))["clip"]
@@ -82,12 +80,7 @@ def clip_report(out_dir: Path, openpose: Path | None, frame_size: tuple[int, int
     }
     folder = openpose / out_dir.name if openpose is not None else None
     if folder is not None and folder.is_dir():
-        try:
-            track = read_openpose_sequence(folder, frame_size)
-        except SkeletonFileError as err:
-            if "not fractions" not in str(err):
-                raise
-            track = read_openpose_sequence(folder, None)
+        track = read_clip_openpose(folder, frame_size)
         seq = track.sequence
         theirs = np.full((frames, COCO17.num_keypoints, 2), np.nan)
         visible = np.zeros((frames, COCO17.num_keypoints))

@@ -33,15 +33,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..data.openpose import read_openpose_sequence
+from ..data.openpose import VIDEO_SUFFIXES, OpenPoseTrack, read_openpose_sequence
 from ..data.skeletons import SkeletonFileError
 from ..io_atomic import atomic_write, atomic_write_bytes
 from .reader import Clip, open_clip
 from .tracker import keypoint_box
 
-__all__ = ["FrameBox", "clip_frame_boxes", "extract_frames"]
+__all__ = ["FrameBox", "clip_frame_boxes", "extract_frames", "read_clip_openpose"]
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 #: What to do with a clip that has no OpenPose folder.
 MISSING_OPENPOSE = ("error", "whole_frame")
 
@@ -78,7 +77,7 @@ def clip_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return clips
 
 
-def _openpose_track(folder: Path, frame_size: tuple[int, int]):
+def read_clip_openpose(folder: Path, frame_size: tuple[int, int]) -> OpenPoseTrack:
     """The OpenPose folder of a clip, its coordinates read as fractions of ``frame_size`` or, failing that, pixels."""
     try:
         return read_openpose_sequence(folder, frame_size)
@@ -103,7 +102,7 @@ def clip_frame_boxes(clip: Clip, every: int, openpose: Path | None = None, margi
                                 "--missing-openpose whole-frame to box such clips by their whole frame)")
     if folder is None or not folder.is_dir():
         return [FrameBox(t, (0.0, 0.0, float(w), float(h)), "whole_frame") for t in wanted], 0
-    track = _openpose_track(folder, (w, h))
+    track = read_clip_openpose(folder, (w, h))
     keypoints, visible = track.sequence.keypoints, track.sequence.visible
     boxes, no_person = [], 0
     for t in wanted:
