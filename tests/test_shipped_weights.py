@@ -16,8 +16,8 @@ from hyper_sapiens.synth.adults import generate_adult_dataset
 
 #: Each shipped file: its recipe and a stage config that starts from it through sapiens_checkpoints.pose.
 SHIPPED = {
-    "tiny_adult_pose": ("pretrain_tiny_adult", "stage1_syn_warmup_demo"),
-    "tiny_real_pose": ("pretrain_tiny_real", "finetune_syrip_real"),
+    "tiny_adult_pose": ("pretrain_tiny_adult", "pretrain_tiny_real"),
+    "tiny_real_pose": ("pretrain_tiny_real", "stage1_syn_warmup_demo"),
 }
 #: How far above an untrained model each file must place freshly rendered adults (PCK@0.05, 12 crops): the
 #: manifests hold 0.58 (tiny_adult_pose, adults val) and 0.309 (tiny_real_pose, held-out rendered adults)
