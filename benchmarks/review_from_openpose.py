@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from hyper_sapiens.data.io import DataFileError
-from hyper_sapiens.data.openpose import _FRAME_NUMBER, _frame_files, read_openpose_frame
+from hyper_sapiens.data.openpose import numbered_frame_files, read_openpose_frame
 from hyper_sapiens.keypoints import COCO17, KeypointConverter
 from hyper_sapiens.review.clip import ClipFolder, clip_tracks, load_clip
 from hyper_sapiens.review.corrections import CorrectionError, ReviewStore, parse_correction
@@ -74,22 +74,12 @@ def openpose_clip_folder(path: Path, clip_name: str) -> Path:
     """The folder of the clip's OpenPose files: ``path`` itself, or ``path/<clip_name>``."""
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such OpenPose folder (--openpose)")
-    if _frame_files(path):
+    if numbered_frame_files(path):
         return path
     sub = path / clip_name
-    if sub.is_dir() and _frame_files(sub):
+    if sub.is_dir() and numbered_frame_files(sub):
         return sub
     raise FileNotFoundError(f"{path}: no OpenPose files (*_keypoints.json) in it, nor in {sub}")
-
-
-def openpose_frame_files(folder: Path) -> dict[int, Path]:
-    """Frame index → OpenPose file, by the frame number in the file names (the files' sorted order when they
-    carry none), as :mod:`hyper_sapiens.data.openpose` numbers them."""
-    files = _frame_files(folder)
-    numbers = [_FRAME_NUMBER.search(p.name) for p in files]
-    if all(numbers):
-        return {int(m.group(1)): p for p, m in zip(files, numbers)}
-    return dict(enumerate(files))
 
 
 def openpose_scale(folder: Path, clip: ClipFolder) -> tuple[int, int] | None:
@@ -219,7 +209,7 @@ def review_clip(clip_folder: str, openpose: str, video: str | None = None, which
     data = clip_tracks(clip)
     folder = openpose_clip_folder(Path(openpose), clip.name)
     scale = openpose_scale(folder, clip)
-    files = openpose_frame_files(folder)
+    files = numbered_frame_files(folder)
     source = recording(clip, video)
     frames, candidates = select_frames(data["extras"], clip, which, max_frames)
     store = ReviewStore(clip, lambda t: read_frame(source, t, (clip.width, clip.height), clip.fps))

@@ -104,6 +104,23 @@ def _frame_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*_keypoints.json") if p.is_file())
 
 
+def numbered_frame_files(folder: str | os.PathLike) -> dict[int, Path]:
+    """Frame index → OpenPose file of ``folder``: by the frame number in the names
+    (``<name>_<frame:012d>_keypoints.json``), or the files' sorted order (0, 1, ...) when any name carries none.
+    Empty when the folder holds no ``*_keypoints.json``; ``SkeletonFileError`` names two files with one number."""
+    files = _frame_files(Path(folder))
+    numbers = [_FRAME_NUMBER.search(p.name) for p in files]
+    if not all(numbers):
+        return dict(enumerate(files))
+    by_number: dict[int, Path] = {}
+    for p, m in zip(files, numbers, strict=True):
+        n = int(m.group(1))
+        if n in by_number:
+            raise SkeletonFileError(f"{p}: frame {n} also read from {by_number[n].name}")
+        by_number[n] = p
+    return by_number
+
+
 def openpose_folders(entry: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Path]:
     """The sequence folders of ``entry``: itself when it holds ``*_keypoints.json`` files, else its sub-folders that
     do (sorted). Relative entries are taken relative to ``root`` when given. ``FileNotFoundError`` names the entry
@@ -216,23 +233,11 @@ def read_openpose_sequence(folder: str | os.PathLike, frame_size: tuple[int, int
         layout: the output layout.
     """
     folder = Path(folder)
-    files = _frame_files(folder)
-    if not files:
+    by_number = numbered_frame_files(folder)
+    if not by_number:
         raise FileNotFoundError(f"{folder}: no OpenPose files (*_keypoints.json)")
-    numbers = [_FRAME_NUMBER.search(p.name) for p in files]
-    if all(numbers):
-        by_number: dict[int, Path] = {}
-        for p, m in zip(files, numbers, strict=True):
-            n = int(m.group(1))
-            if n in by_number:
-                raise SkeletonFileError(f"{p}: frame {n} also read from {by_number[n].name}")
-            by_number[n] = p
-        first, last = min(by_number), max(by_number)
-        first_frame = first
-        slots: list[Path | None] = [by_number.get(n) for n in range(first, last + 1)]
-    else:
-        slots = list(files)  # no frame numbers: the files' sorted order
-        first_frame = 0
+    first_frame, last = min(by_number), max(by_number)
+    slots: list[Path | None] = [by_number.get(n) for n in range(first_frame, last + 1)]
     src_layout, frames = None, []
     for p in slots:
         name, people = read_openpose_frame(p) if p is not None else (None, [])
@@ -244,7 +249,7 @@ def read_openpose_sequence(folder: str | os.PathLike, frame_size: tuple[int, int
             person[person[:, 2] <= min_score] = 0.0
         frames.append(people)
     if src_layout is None:
-        raise SkeletonFileError(f"{folder}: no person in any of its {len(files)} OpenPose files")
+        raise SkeletonFileError(f"{folder}: no person in any of its {len(by_number)} OpenPose files")
     labelled = np.concatenate([p[p[:, 2] > 0, :2] for people in frames for p in people] or [np.zeros((0, 2))])
     if frame_size is None:
         if len(labelled) and labelled.min() >= 0 and labelled.max() <= 1:
