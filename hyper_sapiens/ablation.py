@@ -279,7 +279,8 @@ def run_ablation(
 
 
 def _finished_runs(path: Path, settings: dict[str, Any], variants: tuple[str, ...]) -> dict[str, list[dict]]:
-    """The rows of an earlier ``ablation.json`` written under the same ``settings`` (empty lists otherwise)."""
+    """The rows of an earlier ``ablation.json`` written under the same ``settings`` (empty lists otherwise): every
+    variant it holds, so that a run of fewer ``variants`` keeps the others' rows in the file it rewrites."""
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     if not path.is_file():
         return results
@@ -292,9 +293,9 @@ def _finished_runs(path: Path, settings: dict[str, Any], variants: tuple[str, ..
     if not same:
         raise ValueError(f"{path} holds runs of other settings ({ {k: earlier.get(k) for k in settings} }); use "
                          "another --out, or move it away to start afresh")
-    for variant in variants:
-        results[variant] = list(earlier.get("runs", {}).get(variant, []))
-    return results
+    for variant, rows in earlier.get("runs", {}).items():
+        results[variant] = list(rows)
+    return {v: results[v] for v in (*VARIANTS, *results) if v in results}
 
 
 def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:

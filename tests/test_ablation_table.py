@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hyper_sapiens.ablation import effects, overrides_for, render_table, summarise
@@ -35,3 +37,17 @@ def test_stage_prefixed_overrides_reach_their_stage_only():
     assert overrides_for("stage1", given) == ["loss.pose.weight=2", "run.dir=C:x"]
     assert overrides_for("stage2", given) == ["loss.pose.weight=2", "loss.geo.weight=0.1", "run.dir=C:x"]
     assert overrides_for("stage3", given) == ["loss.pose.weight=2", "loss.sds.weight=0.01", "run.dir=C:x"]
+
+
+def test_a_run_of_fewer_variants_keeps_the_other_variants_rows(tmp_path):
+    """Resuming with ``--variants +prior`` after a full run must not drop the other variants from ablation.json."""
+    from hyper_sapiens.ablation import _finished_runs
+
+    settings = {"recipe": "real", "budget_steps": 640, "overrides": [], "from_scratch": False, "score_on": "validate"}
+    rows = {"real_only": [{"seed": 0, "pck@0.05": 0.2}], "+prior": [{"seed": 0, "pck@0.05": 0.3}]}
+    path = tmp_path / "ablation.json"
+    path.write_text(json.dumps({**settings, "seeds": [0], "runs": rows}), encoding="utf-8")
+    results = _finished_runs(path, settings, ("+prior",))
+    assert results == rows and list(results) == ["real_only", "+prior"]  # the recipe's order
+    with pytest.raises(ValueError, match="other settings"):
+        _finished_runs(path, {**settings, "budget_steps": 320}, ("+prior",))
