@@ -212,3 +212,27 @@ def test_without_the_recording_the_page_says_corrections_are_off(browser, clips,
         page.close()
     finally:
         server.close()
+
+
+def test_blank_media_hides_the_recordings_pixels_and_keeps_the_skeleton(browser, clips):
+    """``review_screenshot.py --blank-media``: the frame's pixels (its bar code) leave the stage, the drawing stays."""
+    from benchmark_helpers import load_benchmark
+
+    shot = load_benchmark("review_screenshot")
+    server = H.ReviewServer(clips["mp4v"])  # extracted JPEG frames: the <img> path
+    try:
+        page = _open(browser, server, frame=5)
+        drawn, code, _ = _shown(page)
+        assert drawn == code == 5
+        shot.blank_media(page)
+        for element in ("video", "frame"):
+            assert page.evaluate(f"getComputedStyle(document.getElementById('{element}')).visibility") == "hidden"
+        drawn, code, what = _shown(page)
+        # the skeleton of frame 5 is still drawn; where the bar code was, every bit reads the same (the stage's
+        # background): no frame on screen
+        assert drawn == 5 and code in (0, (1 << H.BITS) - 1)
+        assert what["track"] == "cleaned"
+        assert not page.errors, page.errors
+        page.close()
+    finally:
+        server.close()
