@@ -1,7 +1,7 @@
 """The ``hyper-sapiens demo`` verb: synth → prior → stage 1 → 2 → 3 → evaluate, on the embedded data set.
 
-Stage 1 starts from the shipped pretrained weights (the tiny ViT trained on synthetic adults, the stand-in for
-a Sapiens COCO pose checkpoint), as a user starts from ``sapiens_checkpoints.pose``; ``--from-scratch`` starts
+Stage 1 starts from the shipped pretrained weights (``tiny_real_pose``: the tiny ViT trained on real photographs of
+adults, the stand-in for a Sapiens COCO pose checkpoint), as a user starts from ``sapiens_checkpoints.pose``; ``--from-scratch`` starts
 from random weights with the from-scratch learning rates instead.
 
 Everything lands under ``--out``: ``data/`` (the generated data set, with ``data/videos/minirgbd_*.mp4``, its
@@ -326,7 +326,8 @@ def _skipped_lines(stages: dict[str, Any]) -> list[str]:
 
 def _report(summary: dict[str, Any], metrics: dict[str, Any]) -> str:
     start = "random weights (`--from-scratch`)" if summary["from_scratch"] else (
-        "the shipped pretrained weights (tiny ViT trained on synthetic adults, docs/pretrained.md)")
+        "the shipped pretrained weights (`tiny_real_pose`: tiny ViT trained on real photographs of adults, "
+        "docs/pretrained.md)")
     lines = [
         "# Hyper-Sapiens demo",
         "",
