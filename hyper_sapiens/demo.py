@@ -1,8 +1,8 @@
 """The ``hyper-sapiens demo`` verb: synth → prior → stage 1 → 2 → 3 → evaluate, on the embedded data set.
 
 Stage 1 starts from the shipped pretrained weights (``tiny_real_pose``: the tiny ViT trained on real photographs of
-adults, the stand-in for a Sapiens COCO pose checkpoint), as a user starts from ``sapiens_checkpoints.pose``; ``--from-scratch`` starts
-from random weights with the from-scratch learning rates instead.
+adults, the stand-in for a Sapiens COCO pose checkpoint), as a user starts from ``sapiens_checkpoints.pose``;
+``--from-scratch`` starts from random weights with the from-scratch learning rates instead.
 
 Everything lands under ``--out``: ``data/`` (the generated data set, with ``data/videos/minirgbd_*.mp4``, its
 MINI-RGBD-style sequences as videos), ``runs/prior``, ``runs/stage{1,2,3}``, ``eval/`` (metrics.json, report.md,
