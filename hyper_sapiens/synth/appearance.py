@@ -12,7 +12,7 @@ Geometry is identical in both domains; only what this module does differs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -20,116 +20,16 @@ import numpy as np
 from .body import PART_ID, PRIMITIVE_NAMES
 from .camera import Camera
 from .raytrace import GeometryBuffers, SceneGeometry
+from .textures import _SYN_MATTRESS, _SYN_PALETTE, _SYN_SKIN, Pattern
+from .textures import random_colour as _random_colour
+from .textures import sample_pattern as _sample_pattern
+from .textures import skin_tone_real as _skin_real
 
 DOMAINS = ("syn", "real")
 
 # materials (per-pixel ids before shading)
 (M_BLANKET, M_SKIN, M_TOP, M_BOTTOM, M_SOCKS, M_HAIR, M_EYE, M_LIPS, M_DIAPER, M_SCLERA, M_BLANKET2, M_WALL,
  M_PROP) = range(13)
-
-_SYN_SKIN = np.array([[0.96, 0.80, 0.69], [0.92, 0.74, 0.62], [0.86, 0.66, 0.54]])
-_SYN_PALETTE = np.array([
-    [0.55, 0.75, 0.95], [0.95, 0.65, 0.75], [0.70, 0.90, 0.70], [0.98, 0.92, 0.55], [0.85, 0.85, 0.88],
-    [0.75, 0.65, 0.90], [0.98, 0.78, 0.55], [0.98, 0.98, 0.98],
-])
-_SYN_MATTRESS = np.array([[0.92, 0.92, 0.95], [0.80, 0.88, 0.95], [0.95, 0.90, 0.82], [0.85, 0.92, 0.85]])
-
-
-def _skin_real(rng: np.random.Generator) -> np.ndarray:
-    """Skin tones from very light to dark brown (display RGB in [0, 1])."""
-    t = rng.random()
-    light = np.array([0.98, 0.84, 0.74])
-    dark = np.array([0.36, 0.23, 0.16])
-    base = light + (dark - light) * t**1.3
-    return np.clip(base * rng.normal(1.0, 0.03, 3), 0.0, 1.0)
-
-
-def _random_colour(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.8),
-                   val: tuple[float, float] = (0.35, 0.98)) -> np.ndarray:
-    h = rng.uniform(0.0, 360.0)
-    s = rng.uniform(*sat)
-    v = rng.uniform(*val)
-    hsv = np.array([[[h / 2.0, s * 255.0, v * 255.0]]], dtype=np.float32)
-    rgb = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
-    return rgb[0, 0].astype(np.float64) / 255.0
-
-
-@dataclass
-class Pattern:
-    """A procedural pattern on 2D/3D coordinates (metres): kind, period, direction, two colours."""
-
-    kind: str
-    base: np.ndarray
-    other: np.ndarray
-    period: float = 0.03
-    angle: float = 0.0
-    duty: float = 0.5
-    extra: dict = field(default_factory=dict)
-
-    def colour(self, q: np.ndarray) -> np.ndarray:
-        """Albedo ``(N, 3)`` at coordinates ``q (N, 2 or 3)``."""
-        n = q.shape[0]
-        if self.kind == "plain" or n == 0:
-            return np.broadcast_to(self.base, (n, 3)).copy()
-        c, s = np.cos(self.angle), np.sin(self.angle)
-        u = q[:, 0] * c + q[:, 1] * s
-        v = -q[:, 0] * s + q[:, 1] * c
-        w = q[:, 2] if q.shape[1] > 2 else np.zeros(n)
-        p = self.period
-        if self.kind == "stripes":
-            m = (np.mod(u / p, 1.0) < self.duty).astype(np.float64)
-        elif self.kind == "checks":
-            m = (np.mod(np.floor(u / p) + np.floor(v / p) + np.floor(w / p), 2) == 0).astype(np.float64)
-        elif self.kind == "plaid":
-            a = (np.mod(u / p, 1.0) < self.duty).astype(np.float64)
-            b = (np.mod(v / p, 1.0) < self.duty).astype(np.float64)
-            thin = (np.mod(u / p + 0.5, 1.0) < 0.08) | (np.mod(v / p + 0.5, 1.0) < 0.08)
-            m = 0.5 * (a + b)
-            m = np.where(thin, 1.0, m)
-        elif self.kind == "dots":
-            fu = np.mod(u / p, 1.0) - 0.5
-            fv = np.mod(v / p + 0.5 * np.floor(u / p), 1.0) - 0.5
-            m = ((fu * fu + fv * fv) < (0.5 * self.duty) ** 2).astype(np.float64)
-        elif self.kind == "blobs":
-            acc = np.zeros(n)
-            for kx, ky, ph in self.extra["waves"]:
-                acc += np.sin((u * kx + v * ky) / p + ph)
-            m = (acc > self.extra.get("threshold", 0.3)).astype(np.float64)
-        elif self.kind == "flowers":
-            m = np.zeros(n)
-            cells = np.floor(u / p) * 7919 + np.floor(v / p) * 104729
-            jitter_u = 0.25 * np.sin(cells * 12.9898)
-            jitter_v = 0.25 * np.sin(cells * 78.233)
-            fu = np.mod(u / p, 1.0) - 0.5 - jitter_u
-            fv = np.mod(v / p, 1.0) - 0.5 - jitter_v
-            r = np.sqrt(fu * fu + fv * fv)
-            ang = np.arctan2(fv, fu)
-            petals = 0.18 + 0.08 * np.cos(5 * ang)
-            m = np.where(r < petals, 1.0, 0.0)
-            centre = r < 0.06
-            out = self.base + (self.other - self.base) * m[:, None]
-            out[centre] = self.extra["centre"]
-            return out
-        else:
-            raise ValueError(f"unknown pattern kind {self.kind!r}")
-        return self.base + (self.other - self.base) * m[:, None]
-
-
-def _sample_pattern(rng: np.random.Generator, domain: str, kinds: tuple[str, ...], base: np.ndarray,
-                    period: tuple[float, float]) -> Pattern:
-    kind = str(rng.choice(kinds))
-    other = _random_colour(rng) if domain == "real" else _SYN_PALETTE[rng.integers(len(_SYN_PALETTE))]
-    if np.abs(other - base).sum() < 0.25:
-        other = np.clip(1.15 - base, 0.0, 1.0)
-    extra: dict = {}
-    if kind == "blobs":
-        extra["waves"] = [(rng.normal(), rng.normal(), rng.uniform(0, 2 * np.pi)) for _ in range(4)]
-        extra["threshold"] = rng.uniform(0.0, 1.2)
-    if kind == "flowers":
-        extra["centre"] = _random_colour(rng, val=(0.7, 1.0))
-    return Pattern(kind=kind, base=base, other=other, period=float(rng.uniform(*period)),
-                   angle=float(rng.uniform(0, np.pi)), duty=float(rng.uniform(0.3, 0.6)), extra=extra)
-
 
 @dataclass
 class Look:
