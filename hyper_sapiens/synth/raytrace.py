@@ -1,4 +1,4 @@
-"""Analytic ray casting of ellipsoids, capsules, the mattress plane and a backdrop wall, vectorised in numpy.
+"""Analytic ray casting of ellipsoids, capsules, boxes, the mattress plane and a backdrop wall, vectorised in numpy.
 
 All rays start at the camera centre (the origin of the camera frame). Directions need not be
 unit length: with ``d_z = 1`` the returned ray parameter ``t`` is the z-depth in metres.
@@ -7,11 +7,15 @@ unit length: with ``d_z = 1`` the returned ray parameter ``t`` is the z-depth in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .body import NUM_PRIMITIVES, PRIMITIVE_PART, PosedBody
 from .camera import Camera
+
+if TYPE_CHECKING:
+    from .scenery import Scenery
 
 _EPS = 1e-9
 
@@ -102,6 +106,32 @@ def _closest_on_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarr
     return a + s[..., None] * ba
 
 
+def intersect_box(d: np.ndarray, centre: np.ndarray, rot: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """First positive ``t`` where rays ``t * d`` enter the box (``centre (3,)``, axes as the columns of ``rot (3,
+    3)``, half sizes ``half (3,)``); ``inf`` where they miss or start inside. ``d (..., 3)``; returns (...)."""
+    o = rot.T @ -centre
+    dl = d @ rot
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (-half - o) / dl
+        t2 = (half - o) / dl
+    parallel = np.abs(dl) < 1e-12
+    outside = np.abs(o) > half
+    t1 = np.where(parallel, np.where(outside, np.inf, -np.inf), t1)
+    t2 = np.where(parallel, np.inf, t2)  # a parallel ray outside a slab gets near = far = inf: a miss
+    near = np.minimum(t1, t2).max(axis=-1)
+    far = np.maximum(t1, t2).min(axis=-1)
+    return np.where((far >= near) & (near > _EPS), near, np.inf)
+
+
+def box_normal(p: np.ndarray, centre: np.ndarray, rot: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Outward unit normals ``(N, 3)`` at surface points ``p (N, 3)`` of a box (the face nearest each point)."""
+    q = (p - centre) @ rot / half
+    axis = np.argmax(np.abs(q), axis=-1)
+    n_local = np.zeros_like(q)
+    n_local[np.arange(q.shape[0]), axis] = np.sign(q[np.arange(q.shape[0]), axis])
+    return n_local @ rot.T
+
+
 def intersect_plane(d: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     """``t`` where rays ``t * d`` meet the plane ``normal . x = offset``; ``inf`` if never (t <= 0)."""
     den = _dot(d, normal)
@@ -127,6 +157,7 @@ class SceneGeometry:
     wall_offset: float = 0.0               # wall: wall_normal . x = wall_offset
     prop_ends: np.ndarray | None = None    # (Q, 2, 3) end points of prop capsules (furniture), camera frame
     prop_radius: float = 0.0               # their radius (metres)
+    scenery: Scenery | None = None         # scenery primitives (camera frame), part id 0; the rug stays in world
 
     @property
     def num_ellipsoids(self) -> int:
@@ -137,12 +168,14 @@ WALL_GAP = 0.4
 """Metres between the body's farthest point (seen from the camera, horizontally) and the backdrop wall."""
 
 
-def backdrop_wall(body: PosedBody, camera: Camera, frame: int = 0) -> tuple[np.ndarray, float] | None:
+def backdrop_wall(body: PosedBody, camera: Camera, frame: int = 0,
+                  gap: float = WALL_GAP) -> tuple[np.ndarray, float] | None:
     """The vertical wall behind the body for a camera that sees the horizon, else None.
 
     A camera sees the horizon when a ray through an image corner points upwards or nearly horizontally (world
     ``z`` of its unit direction above -0.05). The wall faces the camera's horizontal viewing direction ``h`` and
-    stands :data:`WALL_GAP` behind the body's farthest primitive along ``h``. Returns the plane in world
+    stands ``gap`` metres (default :data:`WALL_GAP`; more behind a sofa) behind the body's farthest primitive
+    along ``h``. Returns the plane in world
     coordinates: (unit normal ``(3,)`` pointing towards the camera, offset) with ``normal . x = offset``.
     Deterministic in the geometry (both appearance domains see the same wall).
     """
@@ -160,17 +193,18 @@ def backdrop_wall(body: PosedBody, camera: Camera, frame: int = 0) -> tuple[np.n
     horiz /= np.linalg.norm(horiz)
     far = max(float(np.max(body.ell_centre[frame] @ horiz + body.ell_radii.max(axis=1))),
               float(np.max(np.maximum(body.cap_a[frame] @ horiz, body.cap_b[frame] @ horiz) + body.cap_radii)))
-    return -horiz, -(far + WALL_GAP)
+    return -horiz, -(far + gap)
 
 
 def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0, props: np.ndarray | None = None,
-                    prop_radius: float = 0.0) -> SceneGeometry:
+                    prop_radius: float = 0.0, scenery: Scenery | None = None) -> SceneGeometry:
     """Frame ``frame`` of a world-space ``body``, the mattress ``z = 0``, for cameras that see the horizon the
-    backdrop wall (:func:`backdrop_wall`), and ``props`` ``(Q, 2, 3)`` (world end points of capsules of
-    ``prop_radius`` metres, e.g. :func:`postures.holding_rail`), in camera coordinates."""
+    backdrop wall (:func:`backdrop_wall`, ``scenery.wall_gap`` behind the body), ``props`` ``(Q, 2, 3)`` (world end
+    points of capsules of ``prop_radius`` metres, e.g. :func:`postures.holding_rail`) and the world-frame
+    ``scenery`` (:mod:`hyper_sapiens.synth.scenery`), in camera coordinates."""
     r, t = camera.R, camera.t
     normal = r @ np.array([0.0, 0.0, 1.0])
-    wall = backdrop_wall(body, camera, frame)
+    wall = backdrop_wall(body, camera, frame, WALL_GAP if scenery is None else scenery.wall_gap)
     wall_n, wall_off = (None, 0.0) if wall is None else (r @ wall[0], float(wall[1] + (r @ wall[0]) @ t))
     return SceneGeometry(
         ell_centre=camera.to_camera(body.ell_centre[frame]),
@@ -186,6 +220,7 @@ def scene_in_camera(body: PosedBody, camera: Camera, frame: int = 0, props: np.n
         wall_offset=wall_off,
         prop_ends=None if props is None else camera.to_camera(np.asarray(props, dtype=np.float64)),
         prop_radius=float(prop_radius),
+        scenery=None if scenery is None else scenery.in_camera(camera),
     )
 
 
@@ -222,13 +257,17 @@ class GeometryBuffers:
         depth: (H, W) float64 z-depth in metres; 0 where a ray hits nothing.
         normal: (H, W, 3) float64 unit normals facing the camera (camera frame); 0 where invalid.
         primitive: (H, W) int: primitive index, -1 for the mattress, -2 for nothing, -3 for the backdrop wall,
-            -4 for a prop (part id 0, like the background).
+            -4 for a prop, -5 for scenery (all part id 0, like the background).
         parts: (H, W) uint8 part ids (0 = background / mattress).
         points: (H, W, 3) float64 camera-frame hit points.
         local: (H, W, 3) float64 hit points in the hit primitive's own frame (ellipsoids: relative
-            to the centre; capsules: relative to the first end point; mattress, wall and props: world
+            to the centre; capsules: relative to the first end point; mattress, wall, props and scenery: world
             coordinates).
         rays: (H, W, 3) float64 ray directions (z = 1).
+        scenery: (H, W) int index of the scenery primitive hit (:attr:`Scenery.materials` order), -1 elsewhere;
+            None without scenery.
+        silhouette: (H, W) bool: the body's pixels with the scenery taken away (what is hidden behind scenery
+            counts); None without scenery (then it is ``primitive >= 0``).
     """
 
     depth: np.ndarray
@@ -238,6 +277,52 @@ class GeometryBuffers:
     points: np.ndarray
     local: np.ndarray
     rays: np.ndarray
+    scenery: np.ndarray | None = None
+    silhouette: np.ndarray | None = None
+
+
+SCENERY = -5
+"""``GeometryBuffers.primitive`` of scenery pixels."""
+
+
+def _scenery_bounds(sc: Scenery) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned boxes ``(P, 3)`` min/max of every scenery primitive (current frame)."""
+    e_ext = np.sqrt(np.sum((sc.ell_rot * sc.ell_radii[:, None, :]) ** 2, axis=-1))
+    r = sc.cap_radius[:, None]
+    b_ext = np.sum(np.abs(sc.box_rot) * sc.box_half[:, None, :], axis=-1)
+    lo = [sc.ell_centre - e_ext, np.minimum(sc.cap_a, sc.cap_b) - r, sc.box_centre - b_ext]
+    hi = [sc.ell_centre + e_ext, np.maximum(sc.cap_a, sc.cap_b) + r, sc.box_centre + b_ext]
+    if sc.drape is not None:
+        corners = sc.drape.corners()
+        lo.append(corners.min(axis=0, keepdims=True))
+        hi.append(corners.max(axis=0, keepdims=True))
+    return np.concatenate(lo), np.concatenate(hi)
+
+
+def _scenery_hits(sc: Scenery, j: int, d: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``t`` of rays ``d (h, w, 3)`` against scenery primitive ``j``; for the blanket also its normals."""
+    ne, nc, nb, _ = sc.counts
+    if j < ne:
+        return intersect_ellipsoid(d, sc.ell_centre[j], sc.ell_rot[j], sc.ell_radii[j]), None
+    if j < ne + nc:
+        c = j - ne
+        return intersect_capsule(d, sc.cap_a[c], sc.cap_b[c], sc.cap_radius[c]), None
+    if j < ne + nc + nb:
+        k = j - ne - nc
+        return intersect_box(d, sc.box_centre[k], sc.box_rot[k], sc.box_half[k]), None
+    t, n = sc.drape.intersect(d.reshape(-1, 3))
+    return t.reshape(d.shape[:-1]), n.reshape(d.shape)
+
+
+def _scenery_normals(sc: Scenery, j: int, p: np.ndarray) -> np.ndarray:
+    """Outward normals at points ``p (N, 3)`` of scenery primitive ``j`` (not the blanket)."""
+    ne, nc, _, _ = sc.counts
+    if j < ne:
+        return ellipsoid_normal(p, sc.ell_centre[j], sc.ell_rot[j], sc.ell_radii[j])
+    if j < ne + nc:
+        return capsule_normal(p, sc.cap_a[j - ne], sc.cap_b[j - ne], sc.cap_radius[j - ne])
+    k = j - ne - nc
+    return box_normal(p, sc.box_centre[k], sc.box_rot[k], sc.box_half[k])
 
 
 def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
@@ -276,6 +361,29 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
         closer = t < zb
         zb[closer] = t[closer]
         prim[v0:v1, u0:u1][closer] = k
+    sc = scene.scenery
+    scen_idx = None
+    scen_windows: list[tuple[int, int, int, int] | None] = []
+    drape_normal = None
+    silhouette = None
+    if sc is not None:
+        silhouette = prim >= 0
+        scen_idx = np.full((h, w), -1, dtype=np.int64)
+        s_lo, s_hi = _scenery_bounds(sc)
+        for j in range(s_lo.shape[0]):
+            win = _pixel_window(s_lo[j], s_hi[j], camera)
+            scen_windows.append(win)
+            if win is None:
+                continue
+            u0, u1, v0, v1 = win
+            t, n = _scenery_hits(sc, j, rays[v0:v1, u0:u1])
+            zb = zbuf[v0:v1, u0:u1]
+            closer = t < zb
+            zb[closer] = t[closer]
+            prim[v0:v1, u0:u1][closer] = SCENERY
+            scen_idx[v0:v1, u0:u1][closer] = j
+            if n is not None:
+                drape_normal = (win, n)
     valid = np.isfinite(zbuf)
     depth = np.where(valid, zbuf, 0.0)
     points = rays * depth[..., None]
@@ -314,9 +422,24 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
             q = _rt_apply(scene.cap_rot[c], p - scene.cap_a[c])
         normal[v0:v1, u0:u1][sel] = n
         local[v0:v1, u0:u1][sel] = q
+    if sc is not None:
+        on_scenery = prim == SCENERY
+        local[on_scenery] = _rt_apply(camera.R, points[on_scenery] - camera.t)
+        for j, win in enumerate(scen_windows):
+            if win is None:
+                continue
+            u0, u1, v0, v1 = win
+            sel = scen_idx[v0:v1, u0:u1] == j
+            if not sel.any():
+                continue
+            if drape_normal is not None and j == len(scen_windows) - 1:
+                n = drape_normal[1][sel]
+            else:
+                n = _scenery_normals(sc, j, points[v0:v1, u0:u1][sel])
+            normal[v0:v1, u0:u1][sel] = n
     parts = np.where(prim >= 0, PRIMITIVE_PART[np.clip(prim, 0, None)], 0).astype(np.uint8)
     return GeometryBuffers(depth=depth, normal=normal, primitive=prim, parts=parts, points=points, local=local,
-                           rays=rays)
+                           rays=rays, scenery=scen_idx, silhouette=silhouette)
 
 
 def cast_rays(rays: np.ndarray, ell_centre: np.ndarray, ell_rot: np.ndarray, ell_radii: np.ndarray,
