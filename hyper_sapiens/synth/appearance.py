@@ -19,7 +19,9 @@ import numpy as np
 
 from .body import PART_ID, PRIMITIVE_NAMES
 from .camera import Camera
-from .raytrace import GeometryBuffers, SceneGeometry
+from .raytrace import SCENERY, GeometryBuffers, SceneGeometry
+from .scenery import ADULT_SKIN, COT, COVER, CUSHION, SLEEVE, SOFA
+from .scenery_look import SceneLook, rug_albedo, scenery_albedo
 from .textures import _SYN_MATTRESS, _SYN_PALETTE, _SYN_SKIN, Pattern
 from .textures import random_colour as _random_colour
 from .textures import sample_pattern as _sample_pattern
@@ -29,7 +31,7 @@ DOMAINS = ("syn", "real")
 
 # materials (per-pixel ids before shading)
 (M_BLANKET, M_SKIN, M_TOP, M_BOTTOM, M_SOCKS, M_HAIR, M_EYE, M_LIPS, M_DIAPER, M_SCLERA, M_BLANKET2, M_WALL,
- M_PROP) = range(13)
+ M_PROP, M_FLOOR, M_SCENERY) = range(15)
 
 @dataclass
 class Look:
@@ -54,6 +56,7 @@ class Look:
     folds: list
     gain: dict
     post: dict
+    scene: SceneLook | None = None  # the scenery's materials (:func:`scenery_look.sample_scene_look`)
 
 
 OUTFITS = ("sleepsuit", "bodysuit", "two_piece", "diaper")
@@ -213,8 +216,18 @@ def _albedo(buffers: GeometryBuffers, scene: SceneGeometry, look: Look) -> np.nd
     mat[on_wall] = M_WALL
     on_prop = buffers.primitive == -4
     mat[on_prop] = M_PROP
+    sc = scene.scenery
+    if _hard_floor(scene, look):
+        mat[on_plane] = M_FLOOR
+    on_scenery = buffers.primitive == SCENERY
+    mat[on_scenery] = M_SCENERY
     alb = np.zeros((h, w, 3))
     q = buffers.local
+    if sc is not None and look.scene is not None:
+        if _hard_floor(scene, look) and on_plane.any():
+            alb[on_plane] = look.scene.floor.colour(q[on_plane][:, :2])
+        if on_scenery.any():
+            alb[on_scenery] = scenery_albedo(look.scene, sc.materials[buffers.scenery[on_scenery]], q[on_scenery])
     if on_wall.any():
         # world coordinates on the wall: horizontal distance along it (from x and y) and the height z
         qw = q[on_wall]
@@ -236,7 +249,29 @@ def _albedo(buffers: GeometryBuffers, scene: SceneGeometry, look: Look) -> np.nd
         if pattern is not None and sel.any():
             coords = q[sel][:, :2] if m in (M_BLANKET, M_BLANKET2) else q[sel]
             alb[sel] = pattern.colour(coords)
+    if sc is not None and sc.rug is not None and look.scene is not None and on_plane.any():
+        alb[on_plane] = rug_albedo(look.scene, sc.rug, q[on_plane][:, :2], alb[on_plane])
     return alb
+
+
+def _hard_floor(scene: SceneGeometry, look: Look) -> bool:
+    """The ground is a floor (planks, tiles, carpet) rather than bedding: the floor setting in the real domain."""
+    return (scene.scenery is not None and scene.scenery.setting == "floor" and look.scene is not None
+            and look.domain == "real")
+
+
+_CASTERS = (COT, COVER, ADULT_SKIN, SLEEVE)  # scenery that casts a shadow on the ground like the body
+_CONTACT = (SOFA, CUSHION, COVER, ADULT_SKIN, SLEEVE)  # scenery that darkens the ground it stands on
+
+
+def _scenery_mask(buffers: GeometryBuffers, scene: SceneGeometry, materials: tuple[int, ...]) -> np.ndarray:
+    """(H, W) pixels of the body and of the scenery of ``materials``."""
+    mask = buffers.primitive >= 0
+    if scene.scenery is not None and buffers.scenery is not None:
+        on = buffers.primitive == SCENERY
+        mask = mask.copy()
+        mask[on] = np.isin(scene.scenery.materials[buffers.scenery[on]], materials)
+    return mask
 
 
 def prop_colour(look: Look) -> np.ndarray:
@@ -268,9 +303,10 @@ def _fold_shading(q: np.ndarray, folds: list) -> np.ndarray:
 
 
 def _cast_shadow(buffers: GeometryBuffers, scene: SceneGeometry, camera: Camera, light_cam: np.ndarray) -> np.ndarray:
-    """(H, W) soft shadow of the body on the mattress by splatting body points along the light."""
+    """(H, W) soft shadow of the body (and of cot sides, a blanket over it, an adult's hand) on the mattress by
+    splatting their points along the light."""
     h, w = buffers.depth.shape
-    body = buffers.primitive >= 0
+    body = _scenery_mask(buffers, scene, _CASTERS)
     shadow = np.zeros((h, w), dtype=np.float32)
     if not body.any():
         return shadow
@@ -293,9 +329,9 @@ def _cast_shadow(buffers: GeometryBuffers, scene: SceneGeometry, camera: Camera,
     return cv2.GaussianBlur(shadow, (0, 0), sigma)
 
 
-def _contact_occlusion(buffers: GeometryBuffers) -> np.ndarray:
-    """(H, W) ambient occlusion of the mattress near the body (blurred silhouette)."""
-    body = (buffers.primitive >= 0).astype(np.float32)
+def _contact_occlusion(buffers: GeometryBuffers, scene: SceneGeometry) -> np.ndarray:
+    """(H, W) ambient occlusion of the mattress near the body, a sofa, a blanket or a hand (blurred silhouette)."""
+    body = _scenery_mask(buffers, scene, _CONTACT).astype(np.float32)
     h, w = body.shape
     return cv2.GaussianBlur(body, (0, 0), max(1.0, 0.02 * min(h, w)))
 
@@ -316,14 +352,14 @@ def shade(buffers: GeometryBuffers, scene: SceneGeometry, camera: Camera, look: 
     direct = ndl
     if look.shadow_strength > 0:
         sh = _cast_shadow(buffers, scene, camera, light_cam)
-        occ = _contact_occlusion(buffers)
+        occ = _contact_occlusion(buffers, scene)
         att = 1.0 - look.shadow_strength * np.clip(sh, 0.0, 1.0)
         direct = np.where(on_plane, direct * att, direct)
         amb = np.where(on_plane, look.ambient * (1.0 - 0.35 * occ), look.ambient)
     else:
         amb = np.full((h, w), look.ambient)
     light = amb + (1.0 - look.ambient) * direct
-    if look.folds:
+    if look.folds and not _hard_floor(scene, look):
         fold = np.ones((h, w))
         fold[on_plane] = _fold_shading(buffers.local[on_plane], look.folds)
         light = light * fold

@@ -127,13 +127,14 @@ def sample_pattern(rng: np.random.Generator, domain: str, kinds: tuple[str, ...]
 
 
 def _hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
-    """Uniform numbers in [0, 1) from integer lattice coordinates ``ix``, ``iy`` (same shape) and a seed:
-    integer arithmetic only, so the same on every platform."""
-    h = (np.asarray(ix, dtype=np.int64) * 374761393 + np.asarray(iy, dtype=np.int64) * 668265263
-         + (int(seed) & 0x7FFFFFFF) * 2246822519) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * 1274126177) & 0xFFFFFFFF
-    h = h ^ (h >> 16)
-    return h.astype(np.float64) / 4294967296.0
+    """Uniform numbers in [0, 1) from integer lattice coordinates ``ix``, ``iy`` (integer arrays of one shape)
+    and a seed: 32-bit unsigned integer arithmetic (wrapping), so the same on every platform."""
+    h = (np.asarray(ix, dtype=np.int64).astype(np.uint32) * np.uint32(374761393)
+         + np.asarray(iy, dtype=np.int64).astype(np.uint32) * np.uint32(668265263)
+         + np.uint32((int(seed) * 2246822519) & 0xFFFFFFFF))
+    h = (h ^ (h >> np.uint32(13))) * np.uint32(1274126177)
+    h ^= h >> np.uint32(16)
+    return h * (1.0 / 4294967296.0)
 
 
 def value_noise(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -174,8 +175,8 @@ def _floor_albedo(p: Pattern, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         col = np.floor((u + shift) / length)
         board = _hash(row, col, seed + 1)
         tone = 0.84 + 0.32 * board
-        grain = fbm(u / 0.3 + 40.0 * board, v / 0.004, seed + 2, 2)
-        rings = 0.5 + 0.5 * np.sin((v + 0.02 * fbm(u / 0.15, v / 0.05, seed + 3, 2)) / 0.002 + 20.0 * board)
+        grain = value_noise(u / 0.3 + 40.0 * board, v / 0.004, seed + 2)
+        rings = 0.5 + 0.5 * np.sin((v + 0.02 * value_noise(u / 0.15, v / 0.05, seed + 3)) / 0.002 + 20.0 * board)
         mix = np.clip(0.2 * _hash(row, col, seed + 4) + 0.45 * grain + 0.3 * rings**4, 0.0, 1.0)
         out = (base + (other - base) * mix[:, None]) * tone[:, None]
         gap = np.minimum(_near_line(v / width) * width, _near_line((u + shift) / length) * length)
@@ -183,7 +184,7 @@ def _floor_albedo(p: Pattern, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if p.kind == "tiles":
         size, grout_w = p.period, float(p.extra["grout_width"])
         tone = 0.92 + 0.12 * _hash(np.floor(u / size), np.floor(v / size), seed)
-        speck = fbm(u / 0.015, v / 0.015, seed + 1, 2)
+        speck = value_noise(u / 0.015, v / 0.015, seed + 1)
         out = base * (tone * (0.93 + 0.12 * speck))[:, None]
         d = np.minimum(_near_line(u / size), _near_line(v / size)) * size
         tile = np.clip((d - 0.5 * grout_w) / 0.002 + 0.5, 0.0, 1.0)
