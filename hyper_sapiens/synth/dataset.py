@@ -117,7 +117,8 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
     shape, skin = subject_identity(seed, subject, domain)
     posture, view = draw_posture_and_view(rng, preset)
     for _ in range(50):
-        s = render_sample(rng, domain, (width, height), shape=shape, skin_tone=skin, posture=posture, view=view)
+        s = render_sample(rng, domain, (width, height), shape=shape, skin_tone=skin, posture=posture, view=view,
+                          scenery=preset.scenery)
         if acceptable(s, width, height):
             break
     name = pattern.format(index)
@@ -125,7 +126,7 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
     image = {"id": index, "file_name": name, "width": width, "height": height,
              "camera": {k: round(v, 6) for k, v in s["camera"].items()},
              "domain": domain, "subject": subject, "posture": s["posture"], "posture_detail": s["posture_detail"],
-             "view": s["view"]}
+             "view": s["view"], "scene": s["scene"]}
     if split == "train_syn":
         stem = Path(name).stem + ".png"
         valid = s["depth"] > 0
@@ -515,7 +516,9 @@ def _meta(preset: Preset, seed: int, counts: dict, intr: dict, videos: bool = Fa
             "image_keys": ["camera {fx, fy, cx, cy} (pixels)", "domain", "subject",
                            "posture (SyRIP's name: Supine, Prone, Sitting, Standing)",
                            "posture_detail (the fine posture, see docs/synth.md)",
-                           "view (above, oblique, eye_level, floor)", "labelled"],
+                           "view (above, oblique, eye_level, floor)",
+                           "scene (setting bed or floor, then the scenery elements: rug, sofa, cot, blanket, hand; "
+                           "joined by +, e.g. floor+rug+sofa)", "labelled"],
         },
         "minirgbd": {
             "sequences": seqs,
@@ -594,6 +597,9 @@ def _readme(meta: dict) -> str:
         "Postures: every SyRIP-style image entry and skeleton file carries posture (SyRIP's names: Supine, Prone,",
         "Sitting, Standing), posture_detail (supine, prone_forearms, crawling, sitting_tripod, standing_free, ...)",
         "and view (above, oblique, eye_level, floor); the mix is preset_config.posture_mix in meta.json.",
+        "Scenes: each image entry's scene names the setting (bed or floor) and the scenery around the infant",
+        "(rug, sofa, cot, blanket over the legs, an adult's hand), e.g. floor+rug+sofa; scenery is part id 0 in the",
+        "masks and hides the keypoints behind it (v = 1); the rates are preset_config.scenery in meta.json.",
         "",
         "Conventions: pixel centres at integers; camera frame x right, y down, z forward; depth uint16 mm on disk;",
         "normals uint16 (n + 1) / 2 * 65535, channels x, y, z; left/right are the infant's own.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .postures import check_mix
+from .scenery import DEFAULT_SCENERY, SceneryRates
 
 DEMO_POSTURE_MIX: tuple[tuple[str, float], ...] = (
     # SyRIP's real training images are 45 % prone, 35 % supine, 17 % sitting, 3 % standing; standing gets a
@@ -42,6 +43,7 @@ class Preset:
     test_subjects: int
     posture_mix: tuple[tuple[str, float], ...] = field(default=DEMO_POSTURE_MIX)
     views: str = "mixed"              # "mixed": camera views per posture kind (camera.VIEW_MIX); "above": all above
+    scenery: SceneryRates = field(default=DEFAULT_SCENERY)  # floors, rugs, sofas, cots, blankets, adult hands
 
     def __post_init__(self) -> None:
         check_mix(self.posture_mix)

@@ -12,7 +12,8 @@ call it directly::
     s["keypoints_coco"]   # (17, 3) float32 x, y (pixels), v (0 outside, 1 occluded, 2 visible)
     s["keypoints_25"]     # (25, 3) the same for the MINI-RGBD joints
     s["joints3d_coco"]    # (17, 3) float32 camera-frame metres; s["joints3d_25"] (25, 3)
-    s["bbox_xywh"]        # tight silhouette box [x, y, w, h] (pixels, pycocotools convention)
+    s["bbox_xywh"]        # tight box of the infant's silhouette [x, y, w, h] (pixels, pycocotools convention;
+                          # scenery in front of the infant does not shrink it)
     s["camera"]           # {"fx", "fy", "cx", "cy"} pixels
 
 Keypoints keep their true projected coordinates in memory even when ``v == 0``; the COCO files
@@ -53,6 +54,8 @@ from .postures import (
     syrip_posture,
 )
 from .raytrace import cast_rays, render_geometry, scene_in_camera
+from .scenery import DEFAULT_SCENERY, Scenery, SceneryRates, sample_scenery
+from .scenery_look import sample_scene_look
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence
 
@@ -175,11 +178,12 @@ def encode_image(image: np.ndarray, jpeg_quality: int | None) -> tuple[bytes, st
 
 
 def render_body(body: PosedBody, shape: InfantShape, camera: Camera, look: Look, rng: np.random.Generator,
-                frame: int = 0, props: np.ndarray | None = None) -> dict[str, Any]:
+                frame: int = 0, props: np.ndarray | None = None, scenery: Scenery | None = None) -> dict[str, Any]:
     """Render frame ``frame`` of a posed world-space body through ``camera`` with appearance ``look``; ``props``
-    ``(Q, 2, 3)`` are world end points of furniture capsules of radius :data:`postures.RAIL_RADIUS` (part id 0:
-    they hide keypoints like the background does)."""
-    scene = scene_in_camera(body, camera, frame, props, RAIL_RADIUS)
+    ``(Q, 2, 3)`` are world end points of furniture capsules of radius :data:`postures.RAIL_RADIUS` and
+    ``scenery`` a world-frame :class:`scenery.Scenery` (both part id 0: they hide keypoints like the background
+    does; ``look.scene`` paints the scenery)."""
+    scene = scene_in_camera(body, camera, frame, props, RAIL_RADIUS, scenery)
     buffers = render_geometry(scene, camera)
     bgr, quality = shade(buffers, scene, camera, look, rng)
     encoded, ext = encode_image(bgr, quality)
@@ -203,7 +207,10 @@ def render_body(body: PosedBody, shape: InfantShape, camera: Camera, look: Look,
         kp = np.concatenate([uv, vis[:, None]], axis=1).astype(np.float32)
         result[f"keypoints_{key}"] = kp
         result[f"joints3d_{key}"] = p.astype(np.float32)
-    result["bbox_xywh"], result["area"] = silhouette_box(buffers.parts)
+    # the box and area of the infant's own silhouette: scenery in front of it hides keypoints (v = 1) but does not
+    # shrink the box (a blanket over the legs keeps the ankles inside it)
+    body = buffers.parts if buffers.silhouette is None else buffers.silhouette
+    result["bbox_xywh"], result["area"] = silhouette_box(body)
     return result
 
 
@@ -239,7 +246,8 @@ def pose_infant(rng: np.random.Generator, shape: InfantShape, posture: str, head
 def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[int, int] = (256, 256), *,
                   shape: InfantShape | None = None, skin_tone: np.ndarray | None = None,
                   posture: str | None = None, angles: np.ndarray | None = None, heading: float | None = None,
-                  camera: Camera | None = None, population: str = "infant", view: str | None = None) -> dict[str, Any]:
+                  camera: Camera | None = None, population: str = "infant", view: str | None = None,
+                  scenery: SceneryRates | None = None) -> dict[str, Any]:
     """Render one random infant image with exact labels (see the module docstring for the keys).
 
     Args:
@@ -258,9 +266,13 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
             (ignored for what ``shape`` and ``angles`` already fix). Adults lie (supine, prone, side) only.
         view: one of :data:`hyper_sapiens.synth.camera.VIEWS` for the random camera (default: "above" for the
             lying postures, as before; drawn from ``VIEW_MIX["upright"]`` for the others).
+        scenery: how often each scenery element appears around an infant (:class:`scenery.SceneryRates`; default
+            :data:`scenery.DEFAULT_SCENERY`; :data:`scenery.NO_SCENERY` for none). The scene has its own random
+            stream, so the rates change nothing else in the image. Adults get no scenery (and no extra draws).
     Also returns ``posture`` (SyRIP's name: Supine, Prone, Sitting, Standing), ``posture_detail`` (the fine
     name), ``view``, ``domain``, ``area`` (silhouette pixels), ``encoded``/``ext`` (the PNG or JPEG bytes the
-    data set writer saves).
+    data set writer saves) and ``scene`` (the setting and scenery elements, e.g. ``"floor+rug+sofa"``; ``None``
+    for adults).
     """
     rng = as_generator(seed_or_rng)
     width, height = int(image_size[0]), int(image_size[1])
@@ -286,9 +298,16 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
         centre, radius = body_bounds(body)
         camera = sample_camera(rng, width, height, centre, radius, domain, view,
                                None if posture in LYING else face_direction(body))
-    look = sample_look(rng, domain, skin_tone, population=shape.population)
     props = holding_rail(body) if posture == "standing_holding" else None
-    result = render_body(body, shape, camera, look, rng, props=props)
+    scene = None
+    if shape.population == "infant":  # the scene's own stream: one draw here, one for its look below
+        scene_rng = np.random.Generator(np.random.PCG64(int(rng.integers(1 << 62))))
+        scene = sample_scenery(scene_rng, body, camera, posture, DEFAULT_SCENERY if scenery is None else scenery,
+                               props)
+    look = sample_look(rng, domain, skin_tone, population=shape.population)
+    if scene is not None:
+        look.scene = sample_scene_look(np.random.Generator(np.random.PCG64(int(rng.integers(1 << 62)))), domain)
+    result = render_body(body, shape, camera, look, rng, props=props, scenery=scene)
     result.update(domain=domain, posture=syrip_posture(posture), posture_detail=posture, view=view,
-                  heading=float(heading), population=shape.population)
+                  heading=float(heading), population=shape.population, scene=None if scene is None else scene.name)
     return result
