@@ -21,7 +21,9 @@ _EPS = 1e-9
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=-1)
+    """Dot products over the last axis (length 3), broadcast: the same sums, in the same order, as
+    ``np.sum(a * b, axis=-1)``, several times faster."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
 
 
 def _rt_apply(rot: np.ndarray, v: np.ndarray) -> np.ndarray:
