@@ -93,20 +93,46 @@ def _syrip_tiles(root: Path, split: str, count: int, labelled_only: bool,
             if detail is None or detail in one_per_posture:
                 continue
             one_per_posture.add(detail)
-        img = cv2.imread(str(root / "syrip" / "images" / split / image["file_name"]), cv2.IMREAD_COLOR)
-        if img is None:
-            raise FileNotFoundError(f"cannot read {root / 'syrip' / 'images' / split / image['file_name']}")
-        kp = np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3)
-        big = _upscaled(img)
-        drawn = draw_keypoints(big, _scale_keypoints(kp, img))
-        x, y, w, h = (v * TILE / max(img.shape[:2]) if TILE > max(img.shape[:2]) else v for v in ann["bbox"])
-        cv2.rectangle(drawn, (int(x), int(y)), (int(x + w), int(y + h)), (200, 200, 200), 1)
         label = f"{split} {image['file_name']}"
         if one_per_posture is not None:
             label = f"{image.get('posture')}: {detail}, {image.get('view', '')}"
-        tiles.append(_fit(drawn, label))
+        tiles.append(_image_tile(root, split, image, ann, label))
         if len(tiles) == count:
             break
+    return tiles
+
+
+def _image_tile(root: Path, split: str, image: dict, ann: dict, label: str) -> np.ndarray:
+    """One captioned tile: the image of a COCO ``image`` entry with its keypoints and box drawn."""
+    img = cv2.imread(str(root / "syrip" / "images" / split / image["file_name"]), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(f"cannot read {root / 'syrip' / 'images' / split / image['file_name']}")
+    kp = np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3)
+    drawn = draw_keypoints(_upscaled(img), _scale_keypoints(kp, img))
+    x, y, w, h = (v * TILE / max(img.shape[:2]) if TILE > max(img.shape[:2]) else v for v in ann["bbox"])
+    cv2.rectangle(drawn, (int(x), int(y)), (int(x + w), int(y + h)), (200, 200, 200), 1)
+    return _fit(drawn, label)
+
+
+SCENE_ELEMENTS = ("blanket", "cot", "sofa", "rug", "hand")
+"""The scenery elements the preview shows one image of (``scene`` of the image entries, docs/synth.md)."""
+
+
+def _scene_tiles(root: Path) -> list[np.ndarray]:
+    """One tile per scenery element the splits hold (test_real first, then train_real, then train_syn; each image
+    at most once), captioned with its ``scene``."""
+    used: set[tuple[str, int]] = set()
+    tiles = []
+    for element in SCENE_ELEMENTS:
+        for split in ("test_real", "train_real", "train_syn"):
+            images, anns = _load_split(root, split)
+            found = next((im for im in images if element in str(im.get("scene", "")).split("+")
+                          and (split, im["id"]) not in used), None)
+            if found is not None:
+                used.add((split, found["id"]))
+                tiles.append(_image_tile(root, split, found, anns[found["id"]],
+                                         f"{element}: {found['scene']}, {found.get('view', '')}"))
+                break
     return tiles
 
 
@@ -155,7 +181,8 @@ def _posture_rows(root: Path) -> list[list[np.ndarray]]:
 
 def write_preview(root: str | Path, meta: dict) -> Path:
     """Write ``root/preview.png``: rows of syn images, their depth/normals, real images, MINI-RGBD frames, then
-    one image of every fine posture in the data set (:func:`_posture_rows`)."""
+    one image of every fine posture in the data set (:func:`_posture_rows`), then one image of each scenery element
+    (:data:`SCENE_ELEMENTS`) the data set holds."""
     root = Path(root)
     rows = [
         _syrip_tiles(root, "train_syn", 4, labelled_only=False),
@@ -164,6 +191,8 @@ def write_preview(root: str | Path, meta: dict) -> Path:
         _syrip_tiles(root, "train_real", 2, labelled_only=True) + _minirgbd_tiles(root, meta, 2),
         *_posture_rows(root),
     ]
+    scenes = _scene_tiles(root)
+    rows += [scenes[i:i + 4] for i in range(0, len(scenes), 4)]
     width = 4 * TILE
     sheet_rows = []
     for row in rows:
