@@ -63,8 +63,8 @@ class SceneryRates:
     rug: float = 0.5
     sofa: float = 0.6
     cot: float = 0.6
-    blanket: float = 0.35
-    hand: float = 0.25
+    blanket: float = 0.45
+    hand: float = 0.35
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
