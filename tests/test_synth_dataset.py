@@ -155,9 +155,11 @@ def test_visible_keypoints_on_disk_lie_on_their_part_also_after_a_flip(tiny_data
             assert np.all(OWN_PARTS_COCO[vis, parts[iv, iu]]), image["file_name"]
         visible += int((kp[:, 2] == 2).sum())
         occluded += int((kp[:, 2] == 1).sum())
-    # side views and sitting, crawling and standing infants hide their far limbs: 125 visible and 79 occluded
-    # on this set (issue 24; 3 : 1 when every camera looked down at lying infants)
-    assert visible > 1.3 * occluded > 0
+    # side views and sitting, crawling and standing infants hide their far limbs, and scenery (cot bars, a blanket
+    # over the legs) hides more: 111 visible and 93 occluded on this set's 12 images (125 and 79 before the scenes;
+    # 3 : 1 when every camera looked down at lying infants). Over 300 renders of the demo mix 39 % of the labelled
+    # keypoints are occluded with scenery, 33 % without (docs/synth.md, "Scenes").
+    assert visible > 1.1 * occluded > 0
 
 
 def _flipped(kp: np.ndarray, flip: np.ndarray, width: int) -> np.ndarray:
