@@ -258,7 +258,8 @@ def _sample_rug(rng: np.random.Generator, body: PosedBody, frame: int) -> Rug:
 
 def _add_cot(b: _Builder, rng: np.random.Generator, body: PosedBody, camera: Camera, frame: int) -> float | None:
     """The near and far sides of a cot across the camera's view (slats, top rail, corner posts); returns how far
-    behind the infant the far side reaches (metres), or None when nothing fits."""
+    behind the infant the far side reaches (metres), or None when nothing fits. The near side is left out whole
+    when any of its bars would pass within 15 cm of the camera or behind it."""
     eye = camera_eye(camera)
     ahead = _horizontal(camera.R[2])
     across = np.array([-ahead[1], ahead[0], 0.0])
@@ -290,8 +291,12 @@ def _add_cot(b: _Builder, rng: np.random.Generator, body: PosedBody, camera: Cam
         segments = [(s + np.array([0.0, 0.0, -0.02]), s + top * up, radius) for s in slats]
         segments.append((ends[0] + top * up, ends[1] + top * up, rail))
         segments += [(e + np.array([0.0, 0.0, -0.02]), e + (top + 0.04) * up, 1.3 * rail) for e in ends]
-        for a, c, r in segments:
-            if _segment_distance(eye, a, c) > r + 0.15 and (side == 1 or (a - eye) @ ahead > 0.12):
+        clear = [_segment_distance(eye, a, c) > r + 0.15 and (side == 1 or (a - eye) @ ahead > 0.12)
+                 for a, c, r in segments]
+        if side == 0 and not all(clear):
+            continue  # the camera is at or inside the near side: leave it out rather than cut bars or the rail
+        for (a, c, r), ok in zip(segments, clear):
+            if ok:
                 b.capsule(a, c, r, COT)
         if side == 1:
             corners = np.array([e @ ahead for e in ends])
@@ -364,7 +369,8 @@ def _add_hand(b: _Builder, rng: np.random.Generator, body: PosedBody, camera: Ca
               keep_out: np.ndarray, towards_camera: bool) -> bool:
     """An adult's hand and arm near the infant (see the module docstring); ``keep_out (N, 3)`` are extra points
     (blanket corners, rail ends) the hand stays clear of like the body. Up to 6 placements are tried; returns
-    whether one fitted (its fingertips inside the image, the arm leaving it, clear of the camera)."""
+    whether one fitted (its palm inside the image at least 0.6 times as deep as the infant's pelvis, the arm leaving
+    it, clear of the camera)."""
     eye = camera_eye(camera)
     ahead = _horizontal(camera.R[2])
     scale = rng.uniform(0.9, 1.12)
@@ -399,7 +405,8 @@ def _add_hand(b: _Builder, rng: np.random.Generator, body: PosedBody, camera: Ca
         arm = -fingers * np.cos(elevation) + up * np.sin(elevation)
         elbow = wrist + 0.27 * scale * arm
         end = wrist + 1.6 * arm
-        if not _arm_fits(camera, eye, palm, [(wrist, elbow, 0.03 * scale), (elbow, end, 0.045 * scale)]):
+        if not _arm_fits(camera, eye, palm, [(wrist, elbow, 0.03 * scale), (elbow, end, 0.045 * scale)],
+                         0.6 * float(camera.to_camera(body.joints[frame, 0])[2])):
             continue
         b.ellipsoid(palm, np.stack([fingers, left, up], 1), [0.5 * palm_len, 0.5 * palm_w, 0.5 * palm_t], ADULT_SKIN)
         for off, length, spread in ((-0.03, 0.06, -0.12), (-0.01, 0.074, -0.04), (0.01, 0.078, 0.04),
@@ -421,11 +428,12 @@ def _add_hand(b: _Builder, rng: np.random.Generator, body: PosedBody, camera: Ca
     return False
 
 
-def _arm_fits(camera: Camera, eye: np.ndarray, palm: np.ndarray, segments: list) -> bool:
-    """The palm is in the image (5 % margin), the arm's far end outside it or behind the camera, and every
-    segment at least 12 cm (plus its radius) from the camera centre."""
+def _arm_fits(camera: Camera, eye: np.ndarray, palm: np.ndarray, segments: list, min_depth: float) -> bool:
+    """The palm is in the image (5 % margin) at least ``min_depth`` metres deep (so it does not loom over the
+    infant), the arm's far end outside the image or behind the camera, and every segment at least 12 cm (plus its
+    radius) from the camera centre."""
     p = camera.to_camera(palm)
-    if p[2] < 0.1:
+    if p[2] < max(0.1, min_depth):
         return False
     uv = camera.project(p)
     mx, my = 0.05 * camera.width, 0.05 * camera.height
