@@ -53,7 +53,10 @@ def test_files_exist_in_the_documented_layout(tiny_dataset):
                 valid = depth > 0
                 assert valid.all()  # the mattress is measured too
                 assert np.allclose(np.linalg.norm(n[valid], axis=-1), 1.0, atol=1e-3)
-                assert np.mean(n[valid][:, 2] < 0) > 0.95  # facing the camera
+                cam = image["camera"]  # facing the camera: n . ray < 0 (n_z < 0 fails for a camera looking up)
+                ray = np.stack(np.broadcast_arrays((np.arange(w) - cam["cx"])[None, :] / cam["fx"],
+                                                   (np.arange(h) - cam["cy"])[:, None] / cam["fy"], 1.0), -1)
+                assert np.mean(np.sum(n * ray, axis=-1)[valid] < 0) > 0.95
                 z = depth[mask > 0] / 1000.0
                 assert 0.2 < z.min() and z.max() < 3.0
             else:

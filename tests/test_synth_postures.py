@@ -188,10 +188,33 @@ def test_every_view_keeps_depth_normals_and_intrinsics_consistent(view, posture,
     assert np.median(angle[interior]) < 3.0
     background = cv2.erode(1 - body, np.ones((5, 5), np.uint8)).astype(bool) & (depth > 0)
     assert np.median(angle[background]) < 0.5
-    assert np.mean(normal[depth > 0][:, 2] < 0) > 0.97  # surfaces face the camera
+    h, w = depth.shape  # surfaces face the camera: n . ray < 0 (n_z < 0 fails for the floor of a camera looking up)
+    ray = np.stack(np.broadcast_arrays((np.arange(w) - cam["cx"])[None, :] / cam["fx"],
+                                       (np.arange(h) - cam["cy"])[:, None] / cam["fy"], np.ones((h, w))), axis=-1)
+    assert np.mean(np.sum(normal * ray, axis=-1)[depth > 0] < 0) > 0.97
     j = s["joints3d_coco"].astype(np.float64)
     uv = np.stack([cam["fx"] * j[:, 0] / j[:, 2] + cam["cx"], cam["fy"] * j[:, 1] / j[:, 2] + cam["cy"]], 1)
     assert np.allclose(uv, s["keypoints_coco"][:, :2], atol=1e-3)
+
+
+def test_the_floor_faces_a_camera_that_looks_upwards():
+    """A floor-level camera filming a standing infant often looks up; every surface, the floor included, still faces
+    it and agrees with the depth (the floor's normal used to be flipped by the sign of its z in the camera frame)."""
+    looked_up = 0
+    for seed in range(6):
+        s = render_sample(seed, "syn", (96, 96), posture="standing_free", view="floor")
+        cam, depth, normal = s["camera"], s["depth"].astype(np.float64), s["normal"].astype(np.float64)
+        u = (np.arange(96) - cam["cx"]) / cam["fx"]
+        v = (np.arange(96) - cam["cy"]) / cam["fy"]
+        rays = np.stack(np.broadcast_arrays(u[None, :], v[:, None], np.ones((96, 96))), axis=-1)
+        assert np.all(np.sum(normal * rays, axis=-1)[depth > 0] < 0), seed  # every surface faces the camera
+        floor = (s["parts"] == 0) & (normal[..., 1] < -0.9)  # world up points up the image: the floor
+        looked_up += int(np.median(normal[floor][:, 2]) > 0)  # up has a forward component: the camera looks up
+        ref = normals_from_depth(depth, cam)
+        angle = np.degrees(np.arccos(np.clip(np.sum(normal * ref, axis=-1), -1.0, 1.0)))
+        inner = cv2.erode(floor.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        assert inner.sum() > 50 and np.median(angle[inner]) < 0.5, seed
+    assert looked_up >= 3
 
 
 def test_side_views_look_from_the_side_and_above_views_from_above():

@@ -391,7 +391,9 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
     points = rays * depth[..., None]
     normal = np.zeros((h, w, 3))
     local = np.zeros((h, w, 3))
-    plane_n = scene.plane_normal if scene.plane_normal[2] < 0 else -scene.plane_normal
+    # the side of the ground the camera is on (it is above it: plane_offset = -(camera height) < 0), not the sign of
+    # the normal's z, which flipped the floor of cameras looking upwards
+    plane_n = scene.plane_normal if scene.plane_offset < 0 else -scene.plane_normal
     on_plane = prim == -1
     normal[on_plane] = plane_n
     local[on_plane] = _rt_apply(camera.R, points[on_plane] - camera.t)
