@@ -25,8 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "synth",
         help="render the synthetic infant data set (SyRIP-, MINI-RGBD- and skeleton-style files)",
-        description="Render synthetic infants lying on a mattress seen from above, in a clean 'syn' and a "
-        "real-looking 'real' domain, with exact keypoints, depth, normals and part masks. "
+        description="Render synthetic infants lying, sitting, crawling and standing, seen from above, obliquely, "
+        "at eye level and from the floor, on a bed or a floor with rugs, sofas, cots, blankets and an adult's hand, "
+        "in a clean 'syn' and a real-looking 'real' domain, with exact keypoints, depth, normals and part masks. "
         "The same seed and preset give byte-identical files.",
     )
     parser.add_argument("--out", required=True, help="output folder")
