@@ -327,6 +327,18 @@ def _scenery_normals(sc: Scenery, j: int, p: np.ndarray) -> np.ndarray:
     return box_normal(p, sc.box_centre[k], sc.box_rot[k], sc.box_half[k])
 
 
+def _hits_in_windows(index: np.ndarray, windows: list[tuple[int, int, int, int] | None]):
+    """For each primitive ``k`` with a screen window, yield ``(k, (u0, u1, v0, v1), sel)``: ``sel`` the pixels of
+    that window whose ``index (H, W)`` is ``k``; primitives without a window or without a hit pixel are skipped."""
+    for k, win in enumerate(windows):
+        if win is None:
+            continue
+        u0, u1, v0, v1 = win
+        sel = index[v0:v1, u0:u1] == k
+        if sel.any():
+            yield k, win, sel
+
+
 def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
     """Z-buffer render of the mattress, the wall (if any) and every primitive (each only inside its screen window)."""
     rays = camera.ray_directions()
@@ -409,13 +421,7 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
         on_wall = prim == -3
         normal[on_wall] = scene.wall_normal if scene.wall_normal[2] < 0 else -scene.wall_normal
         local[on_wall] = _rt_apply(camera.R, points[on_wall] - camera.t)
-    for k, win in enumerate(windows):
-        if win is None:
-            continue
-        u0, u1, v0, v1 = win
-        sel = prim[v0:v1, u0:u1] == k
-        if not sel.any():
-            continue
+    for k, (u0, u1, v0, v1), sel in _hits_in_windows(prim, windows):
         p = points[v0:v1, u0:u1][sel]
         if k < ne:
             n = ellipsoid_normal(p, scene.ell_centre[k], scene.ell_rot[k], scene.ell_radii[k])
@@ -429,13 +435,7 @@ def render_geometry(scene: SceneGeometry, camera: Camera) -> GeometryBuffers:
     if sc is not None:
         on_scenery = prim == SCENERY
         local[on_scenery] = _rt_apply(camera.R, points[on_scenery] - camera.t)
-        for j, win in enumerate(scen_windows):
-            if win is None:
-                continue
-            u0, u1, v0, v1 = win
-            sel = scen_idx[v0:v1, u0:u1] == j
-            if not sel.any():
-                continue
+        for j, (u0, u1, v0, v1), sel in _hits_in_windows(scen_idx, scen_windows):
             if drape_normal is not None and j == len(scen_windows) - 1:
                 n = drape_normal[1][sel]
             else:
