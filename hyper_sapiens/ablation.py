@@ -1,8 +1,9 @@
 """The ``hyper-sapiens ablate`` verb: what each ingredient of the method buys, on the demo data or on real photos.
 
 Every variant starts from the shipped pretrained weights (as the demo does; ``--from-scratch``: random
-weights) and gets the same budget of optimiser steps (split over the stages as in the recipe's configs); each is
-trained and evaluated with several seeds:
+weights) and gets the same budget of optimiser steps (the three-stage variants split it 40/35/25 % over the stages,
+:data:`STAGE_SHARE`, whatever the stage configs' own ``run.steps``); each is trained and evaluated with several
+seeds:
 
 (0) ``pretrained``    — the pretrained weights zero-shot, no infant training (the same for every seed);
 (a) ``real_only``     — labelled real images only;
@@ -20,11 +21,13 @@ trained on the renders' skeletons plus the OpenPose tracks given).
 The table reports PCK@0.05, G-Error and the prior plausibility of the predictions, mean ± std over seeds, and
 for the real recipe PCK@0.05 per posture. ``ablation.json`` is written after every run; running the same command
 again (same recipe, budget, overrides and scoring) keeps the finished runs and trains only the missing ones.
+(c), (d) and (e) of one seed share one stage-1 run (:func:`_shared_first_stage`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -167,8 +170,28 @@ def run_variant(
         stage = f"stage{i + 1}"
         stage_common = common + overrides_for(stage, overrides) + stage_overrides(stage, from_scratch=from_scratch)
         cfg = _stage_cfg(name, stage_common, n, out / f"stage{i + 1}", init, geo, sds)
-        init = _train(cfg, progress)
+        init = _shared_first_stage(cfg, runs, progress) if i == 0 else _train(cfg, progress)
     return init
+
+
+def _shared_first_stage(cfg, runs: Path, progress: bool) -> Path:
+    """Stage 1 of a curriculum variant, trained once for every variant whose stage-1 config is the same.
+
+    (c), (d) and (e) usually differ from stage 2 on (stage 1 has neither term), and training is deterministic
+    per seed, so their stage-1 weights are identical; the run lives in ``runs/stage1_<hash>`` (the hash of the
+    resolved config without ``run.dir``, which includes the seed), and a variant whose stage 1 is already there
+    starts its stage 2 from it. A stage 1 with a term switched on (``stage1:loss.geo.weight=...``) gets its own
+    hash, so the variants then train their own."""
+    from .config import resolved_container
+
+    plain = resolved_container(cfg)
+    plain["run"].pop("dir")
+    digest = hashlib.sha256(json.dumps(plain, sort_keys=True).encode("utf-8")).hexdigest()[:12]
+    cfg.run.dir = str(runs / f"stage1_{digest}")
+    final = Path(cfg.run.dir) / "final.safetensors"
+    if final.is_file():
+        return final
+    return _train(cfg, progress)
 
 
 def run_ablation(

@@ -51,3 +51,37 @@ def test_a_run_of_fewer_variants_keeps_the_other_variants_rows(tmp_path):
     assert results == rows and list(results) == ["real_only", "+prior"]  # the recipe's order
     with pytest.raises(ValueError, match="other settings"):
         _finished_runs(path, {**settings, "budget_steps": 320}, ("+prior",))
+
+
+def test_curriculum_variants_share_one_stage_1_per_seed(tmp_path, monkeypatch):
+    """(c), (d) and (e) train stage 1 once per seed (their stage-1 configs are the same); a stage 1 with a term
+    switched on, or another seed, trains its own."""
+    from hyper_sapiens import ablation
+
+    trained: list[tuple[str, float, float]] = []
+
+    def fake_train(cfg, progress):
+        trained.append((str(cfg.run.dir), float(cfg.loss.geo.weight), float(cfg.loss.sds.weight)))
+        final = tmp_path / cfg.run.dir / "final.safetensors"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        final.write_bytes(b"weights")
+        return final
+
+    monkeypatch.setattr(ablation, "_train", fake_train)
+    runs = tmp_path / "runs"
+
+    def variant(name, seed=0, overrides=()):
+        return ablation.run_variant(name, tmp_path / "data", runs, tmp_path / "prior.safetensors", seed, 100, "cpu",
+                                    False, overrides)
+
+    for name in ("curriculum", "+geometry", "+prior"):
+        assert variant(name) == runs / f"{name}_seed0" / "stage3" / "final.safetensors"
+    stage1 = [t for t in trained if "stage1_" in t[0]]
+    assert len(stage1) == 1 and stage1[0][1:] == (0.0, 0.0)
+    assert [t[0] for t in trained if t not in stage1] == [
+        str(runs / f"{name}_seed0" / f"stage{s}") for name in ("curriculum", "+geometry", "+prior") for s in (2, 3)]
+    variant("curriculum", seed=1)
+    variant("+geometry", overrides=("stage1:loss.geo.weight=0.1",))
+    variant("curriculum", overrides=("stage1:loss.geo.weight=0.1",))  # switched off again: the shared one
+    stage1 = [t for t in trained if "stage1_" in t[0]]
+    assert len(stage1) == 3 and len({t[0] for t in stage1}) == 3 and stage1[2][1] == 0.1
