@@ -21,6 +21,8 @@ from hyper_sapiens.synth.dataset import draw_posture_and_view, item_rng
 from hyper_sapiens.synth.motion import pose_body, sample_motion, template_angles
 from hyper_sapiens.synth.postures import (
     CONTACT_TOL,
+    GROUNDED,
+    HELD,
     LYING,
     POSTURE_DETAILS,
     SINK,
@@ -30,6 +32,7 @@ from hyper_sapiens.synth.postures import (
     check_mix,
     holding_rail,
     lowest_z,
+    posture_kind,
     support_gaps,
     syrip_posture,
 )
@@ -44,7 +47,16 @@ def _coco_z(body) -> np.ndarray:
     return body.coco17()[0, :, 2]
 
 
-@pytest.mark.parametrize("posture", list(SPECS))
+def test_every_non_lying_posture_rests_on_the_ground_or_is_held():
+    assert set(GROUNDED) | set(HELD) == set(SPECS) and not set(GROUNDED) & set(HELD)
+    assert HELD == ("held_upright",)
+    assert all(SPECS[p].supports for p in GROUNDED) and not any(SPECS[p].supports for p in HELD)
+    with pytest.raises(ValueError, match="held up by an adult"):
+        support_gaps(pose_infant(np.random.default_rng(0), sample_shape(np.random.default_rng(0)), "held_upright",
+                                 0.0)[0], "held_upright")
+
+
+@pytest.mark.parametrize("posture", GROUNDED)
 def test_every_upright_posture_rests_on_the_ground_within_its_joint_limits(posture):
     rng = np.random.default_rng(11)
     for i in range(10):
@@ -110,7 +122,7 @@ def test_sitting_crawling_and_standing_have_their_shapes():
 def test_clips_of_every_posture_stay_smooth_and_on_the_ground():
     rng = np.random.default_rng(2)
     shape = sample_shape(rng)
-    for posture in SPECS:
+    for posture in GROUNDED:  # held infants' clips: tests/test_synth_held.py
         angles = sample_motion(rng, 90, 30.0, posture)
         assert np.all(angles >= DOF_LO - 1e-12) and np.all(angles <= DOF_HI + 1e-12)
         body = pose_body(shape, angles, posture, 0.4)
@@ -162,10 +174,13 @@ def test_demo_posture_and_view_shares_match_the_declared_mix():
     for detail, p in preset.posture_mix:
         share = sum(d == detail for d, _ in draws) / n
         assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-3, (detail, share, p)
-    upright = [v for d, v in draws if d not in LYING]
-    for view, p in VIEW_MIX["upright"]:
-        share = upright.count(view) / len(upright)
-        assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / len(upright)), (view, share, p)
+    for kind in ("upright", "held"):
+        views = [v for d, v in draws if posture_kind(d) == kind]
+        assert len(views) > 50, kind
+        for view, p in VIEW_MIX[kind]:
+            share = views.count(view) / len(views)
+            assert abs(share - p) < 4 * np.sqrt(p * (1 - p) / len(views)), (kind, view, share, p)
+        assert set(views) == {v for v, _ in VIEW_MIX[kind]}, kind
     assert {v for _, v in draws} == set(VIEWS)
     # an "above" preset keeps every camera above
     assert {draw_posture_and_view(item_rng(0, 1, i), replace(preset, views="above"))[1] for i in range(50)} == {"above"}

@@ -119,12 +119,16 @@ VIEWS = ("above", "oblique", "eye_level", "floor")
 VIEW_MIX: dict[str, tuple[tuple[str, float], ...]] = {
     "lying": (("above", 0.55), ("oblique", 0.3), ("eye_level", 0.1), ("floor", 0.05)),
     "upright": (("above", 0.1), ("oblique", 0.3), ("eye_level", 0.4), ("floor", 0.2)),
+    "held": (("oblique", 0.35), ("eye_level", 0.45), ("floor", 0.2)),
 }
-"""View shares per kind of posture (``lying``: supine, prone, side; ``upright``: the rest), see :func:`sample_view`."""
+"""View shares per kind of posture (:func:`hyper_sapiens.synth.postures.posture_kind`; ``lying``: supine, prone,
+side; ``held``: held up by an adult; ``upright``: the rest), see :func:`sample_view`. Held infants get the upright
+views but ``above``: a camera straight above would look down the adult's arms, which rise towards it."""
 
 
 def sample_view(rng: np.random.Generator, kind: str) -> str:
-    """A view (:data:`VIEWS`) for a posture of ``kind`` (``lying`` or ``upright``) drawn from :data:`VIEW_MIX`."""
+    """A view (:data:`VIEWS`) for a posture of ``kind`` (``lying``, ``upright`` or ``held``) drawn from
+    :data:`VIEW_MIX`."""
     try:
         mix = VIEW_MIX[kind]
     except KeyError:

@@ -53,7 +53,7 @@ from .camera import Camera, look_from_above, sample_camera, sample_view, scaled_
 from .files import depth_to_png16, normals_to_png16, save_npz, write_bytes, write_joint_rows, write_json, write_png
 from .motion import pose_body, sample_motion
 from .pool import default_workers, map_items
-from .postures import LYING, sample_from_mix, syrip_posture
+from .postures import LYING, posture_kind, sample_from_mix, syrip_posture
 from .presets import Preset, get_preset
 from .sample import body_bounds, face_direction, render_body, render_sample, sample_heading, sequence_keypoints
 
@@ -140,12 +140,13 @@ def _render_syrip(split: str, index: int) -> tuple[dict, dict]:
 
 
 def draw_posture_and_view(rng: np.random.Generator, preset: Preset) -> tuple[str, str]:
-    """A fine posture from ``preset.posture_mix`` and a camera view for it: from ``camera.VIEW_MIX`` (``lying``
-    or ``upright``) when ``preset.views == "mixed"``, else ``"above"``."""
+    """A fine posture from ``preset.posture_mix`` and a camera view for it: from ``camera.VIEW_MIX`` (its
+    :func:`postures.posture_kind`: ``lying``, ``upright`` or ``held``) when ``preset.views == "mixed"``, else
+    ``"above"``."""
     posture = sample_from_mix(rng, preset.posture_mix)
     if preset.views == "above":
         return posture, "above"
-    return posture, sample_view(rng, "lying" if posture in LYING else "upright")
+    return posture, sample_view(rng, posture_kind(posture))
 
 
 def coco_annotation(index: int, s: dict[str, Any]) -> dict:
@@ -517,8 +518,9 @@ def _meta(preset: Preset, seed: int, counts: dict, intr: dict, videos: bool = Fa
                            "posture (SyRIP's name: Supine, Prone, Sitting, Standing)",
                            "posture_detail (the fine posture, see docs/synth.md)",
                            "view (above, oblique, eye_level, floor)",
-                           "scene (setting bed or floor, then the scenery elements: rug, sofa, cot, blanket, hand; "
-                           "joined by +, e.g. floor+rug+sofa)", "labelled"],
+                           "scene (setting bed or floor, then the scenery elements: rug, sofa, cot, blanket, hand, "
+                           "holding (the hands of the adult holding a held_upright infant); joined by +, e.g. "
+                           "floor+rug+sofa)", "labelled"],
         },
         "minirgbd": {
             "sequences": seqs,
@@ -598,8 +600,9 @@ def _readme(meta: dict) -> str:
         "Sitting, Standing), posture_detail (supine, prone_forearms, crawling, sitting_tripod, standing_free, ...)",
         "and view (above, oblique, eye_level, floor); the mix is preset_config.posture_mix in meta.json.",
         "Scenes: each image entry's scene names the setting (bed or floor) and the scenery around the infant",
-        "(rug, sofa, cot, blanket over the legs, an adult's hand), e.g. floor+rug+sofa; scenery is part id 0 in the",
-        "masks and hides the keypoints behind it (v = 1); the rates are preset_config.scenery in meta.json.",
+        "(rug, sofa, cot, blanket over the legs, an adult's hand, the hands holding a held_upright infant), e.g.",
+        "floor+rug+sofa; scenery is part id 0 in the masks and hides the keypoints behind it (v = 1); the rates",
+        "are preset_config.scenery in meta.json.",
         "",
         "Conventions: pixel centres at integers; camera frame x right, y down, z forward; depth uint16 mm on disk;",
         "normals uint16 (n + 1) / 2 * 65535, channels x, y, z; left/right are the infant's own.",

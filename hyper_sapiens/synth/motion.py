@@ -10,8 +10,10 @@ waving (shoulder and elbow) -- whose amplitude itself waxes and wanes.
 Postures: the lying ones (supine, prone, side-lying) are placed on the mattress plane (world ``z = 0``, up
 ``+z``) with the torso and head resting on it; the others (prone on forearms or hands, crawling, sitting,
 standing: :mod:`postures`) draw their latents from their own templates and rest their support points on the
-ground (:func:`postures.rest_on_ground`). Clips (:func:`sample_motion` with many frames) work for every infant
-posture; in the non-lying ones the supporting limbs neither kick nor wave and the body is levelled frame by frame.
+ground (:func:`postures.rest_on_ground`); held ones (:data:`postures.HELD`) hang in the air from the chest
+(:func:`postures.hold_in_air`). Clips (:func:`sample_motion` with many frames) work for every infant posture; in the
+non-lying ones the supporting limbs neither kick nor wave and the body is levelled frame by frame; a held infant
+drifts and waves like a standing one and kicks gently, its chest upright and in place in every frame.
 Adults have the lying postures only.
 """
 
@@ -31,7 +33,7 @@ from .body import (
     axis_angle_matrices,
     forward_kinematics,
 )
-from .postures import LYING, SINK, SPECS, check_posture, posture_rotation, rest_on_ground
+from .postures import LYING, SINK, SPECS, Hold, check_posture, hold_in_air, posture_rotation, rest_on_ground
 
 POSTURES = ("supine", "prone", "side_left", "side_right")  # the lying ones; all: postures.POSTURE_DETAILS
 POSTURE_PROBS = (0.76, 0.12, 0.06, 0.06)
@@ -254,7 +256,8 @@ def place_on_mattress(body: PosedBody, rotation: np.ndarray, sink: float = 0.004
 
 
 def pose_body(shape: InfantShape, angles: np.ndarray, posture: str, heading: float,
-              jitter: np.ndarray | None = None, offset_xy: np.ndarray | None = None) -> PosedBody:
+              jitter: np.ndarray | None = None, offset_xy: np.ndarray | None = None,
+              hold: Hold | None = None) -> PosedBody:
     """Forward kinematics, posture/heading rotation and mattress placement in one call.
 
     Args:
@@ -262,14 +265,20 @@ def pose_body(shape: InfantShape, angles: np.ndarray, posture: str, heading: flo
         heading: radians about world z (0: head towards +y).
         jitter: (3,) small root rotations (radians), see :func:`root_rotation`.
         offset_xy: (T, 2) or (2,) horizontal translation of the root (metres).
+        hold: how a held posture (:data:`postures.HELD`) is held up (default :class:`postures.Hold`: 15 cm above
+            the ground, no lean beyond ``jitter``); ignored for the others.
     """
     check_posture(posture)
     body = forward_kinematics(shape, angles)
     if posture in SPECS:
         if shape.population != "infant":
             raise ValueError(f"posture {posture!r} is for infants; adults have {LYING}")
-        placed = rest_on_ground(body.transformed(posture_rotation(posture, heading, jitter), np.zeros(3)),
-                                SPECS[posture].supports, sink=SINK, flat_feet=SPECS[posture].flat_feet)
+        rotation = posture_rotation(posture, heading, jitter)
+        if SPECS[posture].held:
+            placed = hold_in_air(body, rotation, hold if hold is not None else Hold())
+        else:
+            placed = rest_on_ground(body.transformed(rotation, np.zeros(3)),
+                                    SPECS[posture].supports, sink=SINK, flat_feet=SPECS[posture].flat_feet)
         if offset_xy is not None:
             off = np.zeros((placed.num_frames, 3))
             off[:, :2] = offset_xy

@@ -19,6 +19,13 @@ sitting_supported    Sitting     propped on straight arms, hands on the floor be
 standing_free        Standing    standing alone, wide base, arms in high or middle guard
 standing_holding     Standing    standing, both hands forward at chest height on a rail (a
                                  horizontal bar on two posts, :func:`holding_rail`, drawn)
+held_upright         Standing    held up in the air by an adult's hands under the armpits
+                                 (:mod:`holding`, drawn), body near vertical, legs hanging
+                                 extended or a little bent, feet 3-35 cm above the ground, arms
+                                 free. SyRIP has no "held" name; choosing among its four, an
+                                 annotator sees an upright body with hip above knee above ankle
+                                 below the trunk, a standing skeleton (not the folded hips of
+                                 Sitting, not a body lying): Standing (our choice)
 ===================  ==========  ===============================================================
 
 The lying postures (supine, prone, side) keep the original model (:mod:`motion`: roll about the long axis,
@@ -26,7 +33,11 @@ resting the head and torso on the mattress). The others are placed by :func:`res
 is tilted so that its support points (the lowest points of groups of body parts, :attr:`PostureSpec.supports`)
 lie in a horizontal plane, then lowered until its lowest point sinks :data:`SINK` into the ground. A static pose
 is accepted (:func:`support_gaps`) when every support group is within :data:`CONTACT_TOL` of the ground;
-:func:`hyper_sapiens.synth.sample.render_sample` draws again otherwise.
+:func:`hyper_sapiens.synth.sample.render_sample` draws again otherwise. A held posture (:data:`HELD`) has no
+support groups and no balance: :func:`hold_in_air` turns the chest upright (with a small lean), keeps the chest
+joint in place in every frame (the adult's grip) and lifts the body until its lowest point is :attr:`Hold.lift`
+above the ground; its pose is accepted when the adult's hands fit round the chest from either side
+(:func:`hyper_sapiens.synth.sample.pose_held_infant`).
 
 Angles are degrees, lengths metres; DOF names are those of :mod:`body` without the right side's ``r`` (the
 right side mirrors the left).
@@ -69,6 +80,7 @@ class PostureSpec:
             (the ankle angles then set how far the body leans).
         balance: a static pose must keep its centre of mass above its base of support
             (:func:`balance_margin` >= 0); for postures without other support (free sitting and standing).
+        held: held up in the air by an adult (no support groups; placed by :func:`hold_in_air`).
     """
 
     name: str
@@ -82,6 +94,7 @@ class PostureSpec:
     drift: float = 0.6
     flat_feet: bool = False
     balance: bool = False
+    held: bool = False
 
 
 _LEFT_LEG = ("left_thigh", "left_shank", "left_foot")
@@ -173,7 +186,21 @@ SPECS: dict[str, PostureSpec] = {s.name: s for s in (
                 "shoulder_elev": (5, 0.5), "shoulder_fwd": (75, 0.5), "shoulder_twist": (-60, 0.5),
                 "elbow_flex": (35, 0.6), "wrist_flex": (20, 0.6)},
         kick=0.0, wave=0.2, drift=0.5, flat_feet=True),
+    PostureSpec(
+        "held_upright", "Standing", pitch=90.0, face_down=False, supports=(),
+        angles={"spine_flex": (0, 0.5), "spine1_flex": (0, 0.5), "spine2_flex": (0, 0.5),
+                "neck_flex": (0, 0.7), "head_flex": (0, 0.7),
+                "hip_flex": (12, 0.6), "hip_abd": (10, 0.5), "hip_twist": (10, 0.5), "knee_flex": (15, 0.7),
+                "ankle_flex": (18, 0.6), "ankle_inv": (0, 0.5),
+                "shoulder_elev": (25, 1.0), "shoulder_fwd": (30, 0.8), "shoulder_twist": (-30, 0.7),
+                "elbow_flex": (55, 0.9), "wrist_flex": (10, 0.6)},
+        kick=0.35, wave=0.8, drift=0.5, held=True),
 )}
+
+HELD: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if spec.held)
+"""The postures held up by an adult (no support groups, placed by :func:`hold_in_air`)."""
+GROUNDED: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if not spec.held)
+"""The non-lying postures that rest on the ground (placed by :func:`rest_on_ground`)."""
 
 POSTURE_DETAILS: tuple[str, ...] = LYING + tuple(SPECS)
 """Every fine posture name ``render_sample(posture=...)`` and the presets' mixes accept."""
@@ -187,6 +214,13 @@ def syrip_posture(detail: str) -> str:
         return _LYING_SYRIP[detail]
     check_posture(detail)
     return SPECS[detail].syrip
+
+
+def posture_kind(detail: str) -> str:
+    """The kind of posture ``detail`` for the camera views (:data:`hyper_sapiens.synth.camera.VIEW_MIX`):
+    ``lying`` (supine, prone, side), ``held`` (:data:`HELD`) or ``upright`` (every other)."""
+    check_posture(detail)
+    return "lying" if detail in LYING else "held" if detail in HELD else "upright"
 
 
 def check_posture(detail: str) -> str:
@@ -346,6 +380,8 @@ def support_gaps(body: PosedBody, detail: str, sink: float = SINK) -> np.ndarray
     spec = SPECS[check_posture(detail)] if detail in SPECS else None
     if spec is None:
         raise ValueError(f"posture {detail!r} is a lying posture without support groups")
+    if spec.held:
+        raise ValueError(f"posture {detail!r} is held up by an adult, without support groups")
     return support_points(body, spec.supports)[..., 2] + sink
 
 
@@ -361,6 +397,63 @@ def posture_rotation(detail: str, heading: float, jitter: np.ndarray | None = No
         for axis, ang in zip(np.eye(3), jitter, strict=True):
             r = axis_angle_matrices(axis, np.array(ang)) @ r
     return axis_angle_matrices(np.array([0.0, 0.0, 1.0]), np.array(heading)) @ r
+
+
+# --- held up by an adult -----------------------------------------------------------------------------
+HELD_LIFT = (0.03, 0.35)
+"""Metres: the range of :attr:`Hold.lift` of a static held pose (:func:`sample_hold`)."""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """How an adult holds an infant up (:func:`hold_in_air`).
+
+    Attributes:
+        lift: metres between the ground and the body's lowest point (the lowest over all frames of a clip).
+        lean_forward: degrees the chest leans forward (the head towards the anterior; negative: back).
+        lean_side: degrees the chest leans sideways (the head towards the infant's left; negative: right).
+    """
+
+    lift: float = 0.15
+    lean_forward: float = 0.0
+    lean_side: float = 0.0
+
+
+def sample_hold(rng: np.random.Generator) -> Hold:
+    """A random :class:`Hold`: lift uniform in :data:`HELD_LIFT`, leans N(0, 8 degrees) forward and N(0, 5
+    degrees) sideways, cut at 2 standard deviations."""
+    lift = float(rng.uniform(*HELD_LIFT))
+    forward, side = np.clip(rng.normal(0.0, 1.0, 2), -2.0, 2.0) * np.array([8.0, 5.0])
+    return Hold(lift=lift, lean_forward=float(forward), lean_side=float(side))
+
+
+def _rotation_onto(v: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``(T, 3, 3)`` the smallest rotations taking unit vectors ``v (T, 3)`` onto the unit vector ``target (3,)``."""
+    axis = np.cross(v, target)
+    s = np.linalg.norm(axis, axis=1)
+    angle = np.arctan2(s, v @ target)
+    axis = np.where(s[:, None] > 1e-12, axis / np.maximum(s, 1e-12)[:, None], np.array([1.0, 0.0, 0.0]))
+    return axis_angle_matrices(axis, angle)
+
+
+def hold_in_air(body: PosedBody, rotation: np.ndarray, hold: Hold) -> PosedBody:
+    """Place a body-frame ``body`` (``T`` frames, from forward kinematics) held up by an adult.
+
+    Every frame is turned about its chest joint (joint 9) until the chest's long axis is the body frame's ``+Y``
+    (upright), leant by ``hold.lean_forward`` (about the body's X) and ``hold.lean_side`` (about its Z) degrees,
+    turned into the world by ``rotation`` (``(3, 3)``, :func:`posture_rotation`: it takes ``+Y`` up) with the chest
+    joint at the same point of every frame (the adult's grip; x = y = 0), then lifted so that the body's lowest
+    point over all frames is ``hold.lift`` metres above the ground.
+    """
+    chest = body.joints[:, 9]
+    upright = _rotation_onto(body.rotations[:, 9, :, 1], np.array([0.0, 1.0, 0.0]))
+    lean = (axis_angle_matrices(np.array([1.0, 0.0, 0.0]), np.array(np.radians(hold.lean_forward)))
+            @ axis_angle_matrices(np.array([0.0, 0.0, 1.0]), np.array(-np.radians(hold.lean_side))))
+    rot = np.einsum("ij,jk,tkl->til", np.asarray(rotation, dtype=np.float64), lean, upright)
+    placed = body.transformed(rot, -np.einsum("tij,tj->ti", rot, chest))
+    trans = np.zeros((body.num_frames, 3))
+    trans[:, 2] = hold.lift - float(lowest_z(placed).min())
+    return placed.transformed(np.eye(3), trans)
 
 
 RAIL_RADIUS = 0.016

@@ -41,15 +41,19 @@ from .body import (
     sample_shape,
 )
 from .camera import VIEWS, Camera, sample_camera, sample_view
+from .holding import NOMINAL_GRIP, AdultHands, holding_hands, sample_grip
 from .motion import pose_body, sample_pose, sample_posture, template_angles
 from .postures import (
     CONTACT_TOL,
+    HELD,
     LYING,
     RAIL_RADIUS,
     SPECS,
     balance_margin,
     check_posture,
     holding_rail,
+    posture_kind,
+    sample_hold,
     support_gaps,
     syrip_posture,
 )
@@ -222,10 +226,13 @@ def pose_infant(rng: np.random.Generator, shape: InfantShape, posture: str, head
     Lying postures: one draw, as before. The others (:data:`postures.SPECS`) draw up to ``tries`` poses and keep
     the first whose support groups all touch the ground (:func:`postures.support_gaps` at most
     :data:`postures.CONTACT_TOL`) and, for free sitting and standing, whose centre of mass lies above the base of
-    support (:func:`postures.balance_margin` >= 0), else the posture's template pose (which does both). Given
-    ``angles`` are used as they are.
+    support (:func:`postures.balance_margin` >= 0), else the posture's template pose (which does both). Held
+    postures (:data:`postures.HELD`): :func:`pose_held_infant`. Given ``angles`` are used as they are.
     """
     check_posture(posture)
+    if posture in HELD:
+        body, a, _ = pose_held_infant(rng, shape, posture, heading, angles, tries)
+        return body, a
     fixed = angles is not None
     for attempt in range(1 if (fixed or posture not in SPECS) else tries + 1):
         last = attempt == tries and posture in SPECS and not fixed
@@ -241,6 +248,40 @@ def pose_infant(rng: np.random.Generator, shape: InfantShape, posture: str, head
                 not SPECS[posture].balance or balance_margin(body, posture) >= 0.0):
             break
     return body, a
+
+
+def pose_held_infant(rng: np.random.Generator, shape: InfantShape, posture: str, heading: float,
+                     angles: np.ndarray | None = None,
+                     tries: int = 12) -> tuple[PosedBody, np.ndarray, dict[int, AdultHands]]:
+    """A random static pose of a held posture (:data:`postures.HELD`) with the adult's hands round it:
+    ``(body (1 frame), angles (NUM_DOFS,), hands)``, ``hands[adult]`` the hands of an adult behind the infant
+    (``adult = -1``) and in front of it (``+1``), :func:`holding.holding_hands` (the camera, drawn later, decides
+    which the image shows: :func:`holding.place_holding_hands`).
+
+    Each of up to ``tries`` draws takes a pose, how it is held (:func:`postures.sample_hold`: height and lean) and a
+    grip (:func:`holding.sample_grip`) and is kept when the hands fit from both sides; else the template pose with
+    :data:`holding.NOMINAL_GRIP` (which fits). Given ``angles`` are used as they are, with the nominal grip (their
+    hands may not fit).
+    """
+    fixed = angles is not None
+    for attempt in range(1 if fixed else tries + 1):
+        sure = fixed or attempt == tries  # no more draws: take it as it comes
+        a = np.asarray(angles if fixed else (template_angles(posture) if sure else sample_pose(rng, posture)),
+                       dtype=np.float64)
+        if a.shape != (NUM_DOFS,):
+            raise ValueError(f"angles must have shape ({NUM_DOFS},), got {a.shape}")
+        jitter = rng.normal(0.0, np.radians(4.0), 3)
+        hold = sample_hold(rng)
+        grip = NOMINAL_GRIP if sure else sample_grip(rng)
+        body = pose_body(shape, a[None], posture, heading, jitter, hold=hold)
+        hands: dict[int, AdultHands] = {}
+        for adult in (-1, 1):
+            hands[adult] = holding_hands(body, adult, grip, lazy=not sure)  # lazy: complete when it fits
+            if not hands[adult].fits and not sure:
+                break
+        if sure or all(h.fits for h in hands.values()) and len(hands) == 2:
+            break
+    return body, a, hands
 
 
 def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[int, int] = (256, 256), *,
@@ -265,7 +306,8 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
         population: "infant" (default) or "adult": body proportions, pose distribution and clothing
             (ignored for what ``shape`` and ``angles`` already fix). Adults lie (supine, prone, side) only.
         view: one of :data:`hyper_sapiens.synth.camera.VIEWS` for the random camera (default: "above" for the
-            lying postures, as before; drawn from ``VIEW_MIX["upright"]`` for the others).
+            lying postures, as before; drawn from ``VIEW_MIX["held"]`` for held infants and ``VIEW_MIX["upright"]``
+            for the others).
         scenery: how often each scenery element appears around an infant (:class:`scenery.SceneryRates`; default
             :data:`scenery.DEFAULT_SCENERY`; :data:`scenery.NO_SCENERY` for none). The scene has its own random
             stream, so the rates change nothing else in the image. Adults get no scenery (and no extra draws).
@@ -276,6 +318,7 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
     """
     rng = as_generator(seed_or_rng)
     width, height = int(image_size[0]), int(image_size[1])
+    holding = None
     if view is not None and view not in VIEWS:
         raise ValueError(f"unknown camera view {view!r}; expected one of {VIEWS}")
     shape = shape if shape is not None else sample_shape(rng, population)
@@ -292,9 +335,12 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
         body = pose_body(shape, angles[None], posture, heading, jitter)
     else:
         heading = heading if heading is not None else float(rng.uniform(-np.pi, np.pi))
-        body, angles = pose_infant(rng, shape, posture, heading, angles, population)
+        if posture in HELD:
+            body, angles, holding = pose_held_infant(rng, shape, posture, heading, angles)
+        else:
+            body, angles = pose_infant(rng, shape, posture, heading, angles, population)
     if camera is None:
-        view = view if view is not None else ("above" if posture in LYING else sample_view(rng, "upright"))
+        view = view if view is not None else ("above" if posture in LYING else sample_view(rng, posture_kind(posture)))
         centre, radius = body_bounds(body)
         camera = sample_camera(rng, width, height, centre, radius, domain, view,
                                None if posture in LYING else face_direction(body))
@@ -303,7 +349,7 @@ def render_sample(seed_or_rng: SeedLike, domain: str = "syn", image_size: tuple[
     if shape.population == "infant":  # the scene's own stream: one draw here, one for its look below
         scene_rng = np.random.Generator(np.random.PCG64(int(rng.integers(1 << 62))))
         scene = sample_scenery(scene_rng, body, camera, posture, DEFAULT_SCENERY if scenery is None else scenery,
-                               props)
+                               props, holding=holding)
     look = sample_look(rng, domain, skin_tone, population=shape.population)
     if scene is not None:
         look.scene = sample_scene_look(np.random.Generator(np.random.PCG64(int(rng.integers(1 << 62)))), domain)

@@ -1,5 +1,5 @@
 """Scenery around the infant (issue 24, item 3): a bed or a floor, a rug, a sofa, the sides of a cot, a blanket over
-the legs and an adult's arm and hand.
+the legs, an adult's arm and hand, and the adult's hands that hold up a held infant.
 
 :func:`sample_scenery` draws one scene around a posed body for a camera, in world coordinates (metres, the ground
 ``z = 0``, ``+z`` up), from its own generator, so the scene never changes the body, camera or appearance draws.
@@ -20,6 +20,10 @@ domains paint it differently (:mod:`hyper_sapiens.synth.scenery_look`).
 * **hand** (not with a cot): an adult's hand, palm down on the ground or reaching just above it, fingers towards
   the infant but clear of it (a vertical plane separates them), the forearm and a sleeve or the upper arm
   rising out of the image. It is a distractor, not a labelled person.
+* **holding** (every held infant, :data:`postures.HELD`, whatever the rates): the two hands and arms of the adult
+  who holds it up under the armpits (:mod:`hyper_sapiens.synth.holding`), on the far side of the infant from the
+  camera. Part of the posture rather than decoration, so no rate turns it off; a held infant gets no sofa, cot or
+  distractor hand (the adult's arms would pass through them), and the wall moves back behind the arms.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ import numpy as np
 from .body import PosedBody
 from .camera import Camera
 from .drape import Drape, drape_over_legs
-from .postures import LYING
+from .holding import AdultHands, place_holding_hands
+from .postures import HELD, LYING
 from .raytrace import WALL_GAP, backdrop_wall
 
 SETTINGS = ("bed", "floor")
-ELEMENTS = ("rug", "sofa", "cot", "blanket", "hand")
+ELEMENTS = ("rug", "sofa", "cot", "blanket", "hand", "holding")
 MATERIALS = ("sofa", "cushion", "cot", "cover", "adult_skin", "sleeve")
 SOFA, CUSHION, COT, COVER, ADULT_SKIN, SLEEVE = range(len(MATERIALS))
 COT_MAX_DOWN = 62.0
@@ -57,6 +62,7 @@ class SceneryRates:
         blanket: a blanket over the legs, given a supine or side-lying infant.
         hand: an adult's arm and hand, given no cot (dropped when none of 6 placements fits, about four times in
             ten with the default cameras).
+    A held infant's sofa, cot and hand rates do not apply (it gets none) and its holding hands have no rate.
     """
 
     floor_lying: float = 0.45
@@ -429,6 +435,23 @@ def _add_hand(b: _Builder, rng: np.random.Generator, body: PosedBody, camera: Ca
     return False
 
 
+def _add_holding(b: _Builder, hands: AdultHands) -> None:
+    """The adult's holding hands (:mod:`holding`) as scenery primitives: skin, and sleeve fabric where they wear
+    one."""
+    for centre, axes, radii in zip(hands.ell_centre, hands.ell_axes, hands.ell_radii):
+        b.ellipsoid(centre, axes, radii, ADULT_SKIN)
+    for a, c, radius, sleeve in zip(hands.cap_a, hands.cap_b, hands.cap_radius, hands.cap_sleeve):
+        b.capsule(a, c, float(radius), SLEEVE if sleeve else ADULT_SKIN)
+
+
+def _behind(hands: AdultHands, body: PosedBody, camera: Camera, frame: int) -> float:
+    """Metres the adult's arms reach behind the infant's farthest point, seen horizontally from ``camera``."""
+    ahead = _horizontal(camera.R[2])
+    _, far = body_extent(body, ahead, frame)
+    reach = max(float((hands.cap_a @ ahead).max()), float((hands.cap_b @ ahead).max()))
+    return reach + float(hands.cap_radius.max()) - far
+
+
 def _arm_fits(camera: Camera, eye: np.ndarray, palm: np.ndarray, segments: list, min_depth: float) -> bool:
     """The palm is in the image (5 % margin) at least ``min_depth`` metres deep (so it does not loom over the
     infant), the arm's far end outside the image or behind the camera, and every segment at least 12 cm (plus its
@@ -448,20 +471,25 @@ def _arm_fits(camera: Camera, eye: np.ndarray, palm: np.ndarray, segments: list,
 
 def sample_scenery(rng: np.random.Generator, body: PosedBody, camera: Camera, posture: str,
                    rates: SceneryRates = DEFAULT_SCENERY, props: np.ndarray | None = None,
-                   frame: int = 0) -> Scenery:
+                   frame: int = 0, holding: dict[int, AdultHands] | None = None) -> Scenery:
     """Random scenery around frame ``frame`` of a posed ``body`` (world frame) seen by ``camera``.
 
     Args:
         rng: the scene's own generator (draws in a fixed order for a given body and camera).
         body, camera: the infant and the camera of the image.
         posture: its fine posture (:data:`postures.POSTURE_DETAILS`): the blanket is for supine and side-lying
-            infants, the floor setting has its own rate for lying and other postures, no cot with a rail.
+            infants, the floor setting has its own rate for lying and other postures, no cot with a rail; a held
+            infant (:data:`postures.HELD`) gets the adult's holding hands and no sofa, cot or other hand.
         rates: how often each element appears (:class:`SceneryRates`).
         props: ``(Q, 2, 3)`` capsule end points of furniture already there (the rail of ``standing_holding``).
+        holding: a held infant's hands already built for an adult behind it and in front of it (``{-1: ..., 1:
+            ...}``, :func:`sample.pose_held_infant`); without them they are drawn here
+            (:func:`holding.place_holding_hands`).
     Returns:
         A world-frame :class:`Scenery`.
     """
     lying = posture in LYING
+    held = posture in HELD
     u = rng.random(6)
     setting = "floor" if u[0] < (rates.floor_lying if lying else rates.floor_upright) else "bed"
     builder = _Builder()
@@ -472,10 +500,11 @@ def sample_scenery(rng: np.random.Generator, body: PosedBody, camera: Camera, po
     if setting == "floor" and u[1] < rates.rug:
         rug = _sample_rug(rng, body, frame)
         elements.append("rug")
-    if setting == "floor" and sees_horizon and u[2] < rates.sofa:
+    if setting == "floor" and sees_horizon and not held and u[2] < rates.sofa:
         wall_gap = max(wall_gap, _add_sofa(builder, rng, body, camera, frame))
         elements.append("sofa")
-    if (setting == "bed" and props is None and down_angle(camera) <= COT_MAX_DOWN and u[3] < rates.cot):
+    if (setting == "bed" and props is None and not held and down_angle(camera) <= COT_MAX_DOWN
+            and u[3] < rates.cot):
         mark = builder.mark()
         behind = _add_cot(builder, rng, body, camera, frame)
         if builder.mark() != mark:
@@ -490,11 +519,17 @@ def sample_scenery(rng: np.random.Generator, body: PosedBody, camera: Camera, po
             drape = None  # the camera would sit under the blanket
         else:
             elements.append("blanket")
-    if "cot" not in elements and u[5] < rates.hand:
+    if "cot" not in elements and not held and u[5] < rates.hand:
         keep = [drape.corners()] if drape is not None else []
         if props is not None:
             keep.append(np.asarray(props, dtype=np.float64).reshape(-1, 3))
         keep_out = np.concatenate(keep) if keep else np.zeros((0, 3))
         if _add_hand(builder, rng, body, camera, frame, keep_out, "sofa" in elements):
             elements.append("hand")
+    if held:
+        hands = place_holding_hands(rng, body, camera, frame, ready=holding)
+        _add_holding(builder, hands)
+        elements.append("holding")
+        if sees_horizon:
+            wall_gap = max(wall_gap, _behind(hands, body, camera, frame) + 0.15)
     return builder.build(setting=setting, elements=tuple(elements), drape=drape, rug=rug, wall_gap=wall_gap)
