@@ -29,7 +29,7 @@ import numpy as np
 
 from .body import CAPSULES, ELLIPSOIDS, PosedBody
 from .camera import Camera
-from .raytrace import intersect_capsule, intersect_ellipsoid
+from .raytrace import dot3, intersect_capsule, intersect_ellipsoid
 
 TORSO_ELLIPSOIDS = ("chest", "abdomen", "pelvis")
 TORSO_CAPSULES = ("trunk",)
@@ -148,7 +148,7 @@ class _Infant:
         """The primitives and surface points that come within ``reach`` metres of ``centre`` (3,)."""
         ell = np.linalg.norm(self.ell_centre - centre, axis=1) < reach + self.ell_radii.max(axis=1)
         ab = self.cap_b - self.cap_a
-        s = np.clip(_dot(centre - self.cap_a, ab) / np.maximum(_dot(ab, ab), 1e-18), 0.0, 1.0)
+        s = np.clip(dot3(centre - self.cap_a, ab) / np.maximum(dot3(ab, ab), 1e-18), 0.0, 1.0)
         cap = np.linalg.norm(centre - (self.cap_a + s[:, None] * ab), axis=1) < reach + self.cap_radii
         pts = np.linalg.norm(self.surface - centre, axis=1) < reach
         return _Infant(self.ell_centre[ell], self.ell_rot[ell], self.ell_radii[ell], self.cap_a[cap],
@@ -209,11 +209,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dot products over the last axis (length 3), broadcast (faster than ``np.sum(a * b, axis=-1)``)."""
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-
-
 # --- where lines run inside primitives ------------------------------------------------------------
 def ellipsoid_intervals(points: np.ndarray, d: np.ndarray, centre: np.ndarray, rot: np.ndarray,
                         radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,9 +218,9 @@ def ellipsoid_intervals(points: np.ndarray, d: np.ndarray, centre: np.ndarray, r
     d = np.broadcast_to(d, (points.shape[0], centre.shape[0], 3))
     local = np.einsum("eji,nej->nei", rot, points[:, None] - centre[None]) / radii[None]
     dl = np.einsum("eji,nej->nei", rot, d) / radii[None]
-    a = _dot(dl, dl)
-    b = _dot(local, dl)
-    disc = b * b - a * (_dot(local, local) - 1.0)
+    a = dot3(dl, dl)
+    b = dot3(local, dl)
+    disc = b * b - a * (dot3(local, local) - 1.0)
     root = np.sqrt(np.maximum(disc, 0.0))
     hit = disc > 0.0
     return np.where(hit, (-b - root) / a, np.inf), np.where(hit, (-b + root) / a, -np.inf)
@@ -235,8 +230,8 @@ def _sphere_intervals(points: np.ndarray, d: np.ndarray, centre: np.ndarray,
                       radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """As :func:`ellipsoid_intervals` for spheres ``centre (C, 3)``, ``radius (C,)``; ``d (N, C, 3)`` unit."""
     oc = points[:, None] - centre[None]
-    b = _dot(oc, d)
-    disc = b * b - (_dot(oc, oc) - radius[None] ** 2)
+    b = dot3(oc, d)
+    disc = b * b - (dot3(oc, oc) - radius[None] ** 2)
     root = np.sqrt(np.maximum(disc, 0.0))
     hit = disc > 0.0
     return np.where(hit, -b - root, np.inf), np.where(hit, -b + root, -np.inf)
@@ -251,13 +246,13 @@ def capsule_intervals(points: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.nd
     length = np.maximum(np.linalg.norm(b - a, axis=1), 1e-12)
     u = (b - a) / length[:, None]
     oa = points[:, None] - a[None]                       # (N, C, 3)
-    s0 = _dot(oa, u[None])                               # the points' coordinates along the axes
-    du = _dot(d, u[None])
+    s0 = dot3(oa, u[None])                               # the points' coordinates along the axes
+    du = dot3(d, u[None])
     w = oa - s0[..., None] * u[None]
     dp = d - du[..., None] * u[None]
-    qa = _dot(dp, dp)
-    qb = _dot(w, dp)
-    qc = _dot(w, w) - radius[None] ** 2
+    qa = dot3(dp, dp)
+    qb = dot3(w, dp)
+    qc = dot3(w, w) - radius[None] ** 2
     disc = qb * qb - qa * qc
     root = np.sqrt(np.maximum(disc, 0.0))
     parallel = qa < 1e-12

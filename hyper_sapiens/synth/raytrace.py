@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _EPS = 1e-9
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def dot3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Dot products over the last axis (length 3), broadcast: the same sums, in the same order, as
     ``np.sum(a * b, axis=-1)``, several times faster."""
     return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
@@ -39,9 +39,9 @@ def intersect_ellipsoid(d: np.ndarray, centre: np.ndarray, rot: np.ndarray, radi
     """
     o = _rt_apply(rot, -centre) / radii
     dl = _rt_apply(rot, d) / radii
-    a = _dot(dl, dl)
-    b = _dot(o, dl)
-    c = _dot(o, o) - 1.0
+    a = dot3(dl, dl)
+    b = dot3(o, dl)
+    c = dot3(o, o) - 1.0
     disc = b * b - a * c
     with np.errstate(invalid="ignore", divide="ignore"):
         t = (-b - np.sqrt(disc)) / a
@@ -62,16 +62,16 @@ def intersect_capsule(d: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.nd
     hit the side, otherwise it can only hit the sphere cap at the end it entered by.
     Args (broadcastable): d (..., 3), a (..., 3), b (..., 3), radius (...). Returns (...).
     """
-    norm = np.sqrt(_dot(d, d))
+    norm = np.sqrt(dot3(d, d))
     u = d / norm[..., None]
     radius = np.asarray(radius, dtype=np.float64)
     ba = b - a
     oa = -a
-    baba = _dot(ba, ba)
-    bard = _dot(ba, u)
-    baoa = _dot(ba, oa)
-    rdoa = _dot(u, oa)
-    oaoa = _dot(oa, oa)
+    baba = dot3(ba, ba)
+    bard = dot3(ba, u)
+    baoa = dot3(ba, oa)
+    rdoa = dot3(u, oa)
+    oaoa = dot3(oa, oa)
     qa = baba - bard * bard
     qb = baba * rdoa - baoa * bard
     qc = baba * oaoa - baoa * baoa - radius * radius * baba
@@ -83,8 +83,8 @@ def intersect_capsule(d: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.nd
     y = np.where(parallel, np.where(bard > 0, -1.0, baba + 1.0), y)
     side = (h >= 0) & ~parallel & (y > 0) & (y < baba)
     oc = np.where((y <= 0)[..., None], oa, -b)
-    cb = _dot(u, oc)
-    cc = _dot(oc, oc) - radius * radius
+    cb = dot3(u, oc)
+    cc = dot3(oc, oc) - radius * radius
     hc = cb * cb - cc
     with np.errstate(invalid="ignore"):
         t_cap = -cb - np.sqrt(hc)
@@ -96,7 +96,7 @@ def intersect_capsule(d: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.nd
 def capsule_normal(p: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
     """Outward unit normals at surface points ``p (..., 3)`` of a capsule."""
     ba = b - a
-    s = np.clip(_dot(p - a, ba) / _dot(ba, ba), 0.0, 1.0)
+    s = np.clip(dot3(p - a, ba) / dot3(ba, ba), 0.0, 1.0)
     n = p - (a + s[..., None] * ba)
     return n / np.linalg.norm(n, axis=-1, keepdims=True)
 
@@ -104,7 +104,7 @@ def capsule_normal(p: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarr
 def _closest_on_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Points ``(N, 3)`` of segment ``a``-``b`` nearest to ``p (N, 3)``."""
     ba = b - a
-    s = np.clip(_dot(p - a, ba) / _dot(ba, ba), 0.0, 1.0)
+    s = np.clip(dot3(p - a, ba) / dot3(ba, ba), 0.0, 1.0)
     return a + s[..., None] * ba
 
 
@@ -136,7 +136,7 @@ def box_normal(p: np.ndarray, centre: np.ndarray, rot: np.ndarray, half: np.ndar
 
 def intersect_plane(d: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     """``t`` where rays ``t * d`` meet the plane ``normal . x = offset``; ``inf`` if never (t <= 0)."""
-    den = _dot(d, normal)
+    den = dot3(d, normal)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = offset / den
     return np.where((np.abs(den) > 1e-12) & (t > _EPS), t, np.inf)
