@@ -279,7 +279,7 @@ def pose_held_infant(rng: np.random.Generator, shape: InfantShape, posture: str,
             hands[adult] = holding_hands(body, adult, grip, lazy=not sure)  # lazy: complete when it fits
             if not hands[adult].fits and not sure:
                 break
-        if sure or all(h.fits for h in hands.values()) and len(hands) == 2:
+        if sure or (len(hands) == 2 and all(h.fits for h in hands.values())):
             break
     return body, a, hands
 
