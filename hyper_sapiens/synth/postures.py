@@ -316,12 +316,12 @@ def _plane_up(points: np.ndarray) -> np.ndarray:
     return n * np.where(n[:, 2:3] < 0, -1.0, 1.0)
 
 
-def _rotation_to_up(n: np.ndarray) -> np.ndarray:
-    """``(T, 3, 3)`` the smallest rotations taking unit vectors ``n (T, 3)`` to world up."""
-    up = np.array([0.0, 0.0, 1.0])
-    axis = np.cross(n, up)
+def _rotation_onto(v: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``(T, 3, 3)`` the smallest rotations taking unit vectors ``v (T, 3)`` onto unit vectors ``target`` (``(3,)``
+    for every frame, or ``(T, 3)``)."""
+    axis = np.cross(v, target)
     s = np.linalg.norm(axis, axis=1)
-    angle = np.arctan2(s, n @ up)
+    angle = np.arctan2(s, np.sum(v * target, axis=-1))
     axis = np.where(s[:, None] > 1e-12, axis / np.maximum(s, 1e-12)[:, None], np.array([1.0, 0.0, 0.0]))
     return axis_angle_matrices(axis, angle)
 
@@ -330,7 +330,7 @@ def level_supports(body: PosedBody, supports: tuple[tuple[str, ...], ...], itera
     """Tilt ``body`` (per frame, about its support points' centroid) until its support points lie level."""
     for _ in range(iterations):
         pts = support_points(body, supports)
-        rot = _rotation_to_up(_plane_up(pts))
+        rot = _rotation_onto(_plane_up(pts), np.array([0.0, 0.0, 1.0]))
         centre = pts.mean(axis=1)
         body = body.transformed(rot, centre - np.einsum("tij,tj->ti", rot, centre))
     return body
@@ -349,11 +349,7 @@ def flatten_feet(body: PosedBody) -> PosedBody:
     axis /= np.linalg.norm(axis, axis=1, keepdims=True)
     flat = axis * np.array([1.0, 1.0, 0.0])
     flat /= np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
-    turn = np.cross(axis, flat)
-    s = np.linalg.norm(turn, axis=1)
-    angle = np.arctan2(s, np.sum(axis * flat, axis=1))
-    turn = np.where(s[:, None] > 1e-12, turn / np.maximum(s, 1e-12)[:, None], np.array([1.0, 0.0, 0.0]))
-    rot = axis_angle_matrices(turn, angle)
+    rot = _rotation_onto(axis, flat)
     centre = body.ell_centre[:, feet].mean(axis=1)
     return body.transformed(rot, centre - np.einsum("tij,tj->ti", rot, centre))
 
@@ -425,15 +421,6 @@ def sample_hold(rng: np.random.Generator) -> Hold:
     lift = float(rng.uniform(*HELD_LIFT))
     forward, side = np.clip(rng.normal(0.0, 1.0, 2), -2.0, 2.0) * np.array([8.0, 5.0])
     return Hold(lift=lift, lean_forward=float(forward), lean_side=float(side))
-
-
-def _rotation_onto(v: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``(T, 3, 3)`` the smallest rotations taking unit vectors ``v (T, 3)`` onto the unit vector ``target (3,)``."""
-    axis = np.cross(v, target)
-    s = np.linalg.norm(axis, axis=1)
-    angle = np.arctan2(s, v @ target)
-    axis = np.where(s[:, None] > 1e-12, axis / np.maximum(s, 1e-12)[:, None], np.array([1.0, 0.0, 0.0]))
-    return axis_angle_matrices(axis, angle)
 
 
 def hold_in_air(body: PosedBody, rotation: np.ndarray, hold: Hold) -> PosedBody:
