@@ -21,7 +21,9 @@ trained on the renders' skeletons plus the OpenPose tracks given).
 The table reports PCK@0.05, G-Error and the prior plausibility of the predictions, mean ± std over seeds, and
 for the real recipe PCK@0.05 per posture. ``ablation.json`` is written after every run; running the same command
 again (same recipe, budget, overrides and scoring) keeps the finished runs and trains only the missing ones.
-(c), (d) and (e) of one seed share one stage-1 run (:func:`_shared_first_stage`).
+(c), (d) and (e) of one seed share one stage-1 run (:func:`_shared_first_stage`). Seeds can also run as separate
+processes or on separate machines, each with its own ``--out`` (and the same ``--data`` and settings); ``--merge``
+then gathers their finished runs into one folder's table (:func:`merge_finished_runs`).
 """
 
 from __future__ import annotations
@@ -210,6 +212,7 @@ def run_ablation(
     openpose: Path | None = None,
     openpose_videos: Path | None = None,
     score_on: str = "fold",
+    merge: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     """Train and evaluate ``variants`` for every seed; writes ``ablation.json`` (after every run) and ``ablation.md``.
 
@@ -217,7 +220,8 @@ def run_ablation(
     (``key=value``) apply to every stage of every variant. The ``real`` recipe needs ``syrip`` (SyRIP in FiDIP's
     layout) and ``frames`` (``hyper-sapiens frames`` output); ``openpose`` (with ``openpose_videos``, the clips
     whose frame sizes scale the fractions) adds real tracks to the prior's skeletons; ``score_on`` is ``fold`` or
-    ``validate`` (module docstring). Runs already in ``out/ablation.json`` under the same settings are kept.
+    ``validate`` (module docstring). Runs already in ``out/ablation.json`` under the same settings are kept, and
+    so are those of the ``merge`` folders' ``ablation.json`` files (:func:`merge_finished_runs`).
     """
     from .config import load_config
     from .devices import pick_device
@@ -240,22 +244,29 @@ def run_ablation(
     if from_scratch:
         variants = tuple(v for v in variants if v != "pretrained")
     out.mkdir(parents=True, exist_ok=True)
+    settings = {"recipe": recipe, "budget_steps": budget, "overrides": list(overrides), "from_scratch": from_scratch,
+                "score_on": score_on if recipe == "real" else "test_real"}
+    results = _finished_runs(out / "ablation.json", settings, variants)
+    if merge:
+        results = merge_finished_runs(results, [Path(m) / "ablation.json" for m in merge], settings, variants)
+        (out / "ablation.json").write_text(
+            json.dumps({**settings, "seeds": seeds, "runs": results}, indent=2), encoding="utf-8")
+    # the pretrained row is evaluated once for all seeds; data and prior are needed only while something is left
+    work_left = any(not (any(r["seed"] == s for r in results[v]) or (v == "pretrained" and results[v]))
+                        for s in seeds for v in variants)
     if data is None:
         data = out / "data"
-        if not (data / "meta.json").is_file():
+        if work_left and not (data / "meta.json").is_file():
             generate_dataset(data, preset="demo", seed=0, progress=progress)
     runs = out / "runs"
     prior = runs / "prior" / "prior.safetensors"
-    if not prior.is_file():
+    if work_left and not prior.is_file():
         prior_over = [f"data.root={data}", f"train.progress={str(progress).lower()}"]
         if openpose is not None:
             prior_over.append(f"data.openpose=[{Path(openpose).resolve()}]")
             if openpose_videos is not None:
                 prior_over.append(f"data.openpose_videos={Path(openpose_videos).resolve()}")
         train_prior(load_prior_config("prior_demo", prior_over), str(runs / "prior"))
-    settings = {"recipe": recipe, "budget_steps": budget, "overrides": list(overrides), "from_scratch": from_scratch,
-                "score_on": score_on if recipe == "real" else "test_real"}
-    results = _finished_runs(out / "ablation.json", settings, variants)
     eval_cfg = load_config(RECIPES[recipe][2], [f"data.root={data}", *data_overrides, f"run.root={runs}",
                                                 f"loss.sds.prior={prior}"])
     if recipe == "real" and score_on == "validate":
@@ -319,6 +330,25 @@ def _finished_runs(path: Path, settings: dict[str, Any], variants: tuple[str, ..
     for variant, rows in earlier.get("runs", {}).items():
         results[variant] = list(rows)
     return {v: results[v] for v in (*VARIANTS, *results) if v in results}
+
+
+def merge_finished_runs(
+    results: dict[str, list[dict[str, Any]]], paths: list[Path], settings: dict[str, Any], variants: tuple[str, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    """``results`` with the finished runs of other ablation folders' ``ablation.json`` files (``paths``) added.
+
+    Each file must hold runs of the same ``settings`` (recipe, budget, overrides, scoring), else ``ValueError``;
+    whether the folders trained on the same data is the caller's to ensure (``--data``: the same renders). A
+    (variant, seed) already present keeps its row, so the first folder that has it wins; rows come back sorted by
+    seed."""
+    merged = {variant: list(rows) for variant, rows in results.items()}
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no ablation.json to merge (has that folder finished any run?)")
+        for variant, rows in _finished_runs(path, settings, variants).items():
+            have = {r["seed"] for r in merged.setdefault(variant, [])}
+            merged[variant].extend(r for r in rows if r["seed"] not in have)
+    return {variant: sorted(rows, key=lambda r: r["seed"]) for variant, rows in merged.items()}
 
 
 def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
@@ -452,6 +482,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--score", default="fold", choices=SCORE_ON,
                         help="real recipe: score on the held-out fold of SyRIP's training images (default; choose "
                         "settings there) or on SyRIP validate (once, with the chosen settings)")
+    parser.add_argument("--merge", nargs="+", default=[], metavar="DIR",
+                        help="other ablation folders (same settings and --data) whose finished runs join this "
+                        "one's, e.g. one folder per seed run as separate processes; their runs are not repeated")
     parser.add_argument("--from-scratch", action="store_true",
                         help="start every variant from random weights instead of the shipped pretrained weights")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -481,6 +514,7 @@ def run(args: argparse.Namespace) -> int:
             openpose=Path(args.openpose) if args.openpose else None,
             openpose_videos=Path(args.openpose_videos) if args.openpose_videos else None,
             score_on=args.score,
+            merge=tuple(Path(m) for m in args.merge),
         )
     except (FileNotFoundError, DataFileError, UnsafeCheckpointError, ValueError) as err:
         print(f"ablate: error: {err}", file=sys.stderr)

@@ -85,3 +85,42 @@ def test_curriculum_variants_share_one_stage_1_per_seed(tmp_path, monkeypatch):
     variant("curriculum", overrides=("stage1:loss.geo.weight=0.1",))  # switched off again: the shared one
     stage1 = [t for t in trained if "stage1_" in t[0]]
     assert len(stage1) == 3 and len({t[0] for t in stage1}) == 3 and stage1[2][1] == 0.1
+
+
+def test_merge_gathers_seeds_run_in_separate_folders(tmp_path, monkeypatch):
+    """``--merge``: one folder per seed (separate processes), tabled together without training anything again; a
+    folder of other settings is refused, and a (variant, seed) already present keeps its row."""
+    from hyper_sapiens import ablation, prior, synth
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing is left to train: no data, prior or run may be made")
+
+    monkeypatch.setattr(ablation, "run_variant", refuse)
+    monkeypatch.setattr(prior.train, "train_prior", refuse)
+    monkeypatch.setattr(synth, "generate_dataset", refuse)
+    settings = {"recipe": "demo", "budget_steps": 750, "overrides": [], "from_scratch": False, "score_on": "test_real"}
+
+    def folder(name, seed, pck, **other):
+        path = tmp_path / name
+        path.mkdir()
+        runs = {"pretrained": [{"seed": seed, "pck@0.05": 0.1, "g_error": 1.0, "prior_plausibility": 2.0}],
+                "curriculum": [{"seed": seed, "pck@0.05": pck, "g_error": 1.0, "prior_plausibility": 2.0}]}
+        (path / "ablation.json").write_text(json.dumps({**settings, **other, "seeds": [seed], "runs": runs}))
+        return path
+
+    parts = (folder("s1", 1, 0.30), folder("s0", 0, 0.20), folder("s0_again", 0, 0.99))
+    result = ablation.run_ablation(tmp_path / "all", [0, 1], 750, progress=False, data=tmp_path / "data",
+                                   variants=("pretrained", "curriculum"), merge=parts)
+    assert [r["seed"] for r in result["runs"]["curriculum"]] == [0, 1]
+    assert [r["pck@0.05"] for r in result["runs"]["curriculum"]] == [0.20, 0.30]  # s0's row, not s0_again's
+    assert result["table"]["curriculum"]["pck@0.05"] == pytest.approx(0.25)
+    written = json.loads((tmp_path / "all" / "ablation.json").read_text())
+    assert written["runs"]["curriculum"] == result["runs"]["curriculum"]
+    assert "curriculum" in (tmp_path / "all" / "ablation.md").read_text()
+    other = folder("other", 2, 0.5, budget_steps=120)
+    with pytest.raises(ValueError, match="other settings"):
+        ablation.run_ablation(tmp_path / "all2", [2], 750, progress=False, data=tmp_path / "data",
+                              variants=("pretrained", "curriculum"), merge=(other,))
+    with pytest.raises(FileNotFoundError, match="no ablation.json"):
+        ablation.run_ablation(tmp_path / "all3", [0], 750, progress=False, data=tmp_path / "data",
+                              merge=(tmp_path / "missing",))
